@@ -1,0 +1,163 @@
+"""Overrides -> validated `RlvrConfig`.
+
+In: Hydra-syntax overrides (`algorithms=simko`, `trainer.max_steps=5`, `verifiers=[math,logic]`).
+Out: a validated config. Composition and override parsing are Hydra's; validation is pydantic's.
+Every failure becomes a one-line `RlvrUserError` naming the key.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from omegaconf import OmegaConf
+from pydantic import ValidationError
+
+from rlvr.config.schema import RlvrConfig
+from rlvr.errors import RlvrUserError, closest
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+GROUPS = ("algorithms", "verifiers", "model", "data")
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def _path_shorthand(overrides: list[str]) -> list[str]:
+    """`model=<folder>` / `data=<file or hub name>` mean model.path / data.source, not a preset."""
+    out = []
+    for ov in overrides:
+        key, eq, value = ov.partition("=")
+        target = {"model": "model.path", "data": "data.source"}.get(key)
+        if eq and target and value not in group_options(key) and any(c in value for c in "/:.\\"):
+            out.append(f"{target}={value}")
+        else:
+            out.append(ov)
+    return out
+
+
+def _compose(overrides: list[str]) -> dict[str, Any]:
+    overrides = _path_shorthand(overrides)
+    ConfigStore.instance().store(name="base", node=RlvrConfig().model_dump(mode="json"))
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+            cfg = compose(config_name="config", overrides=list(overrides))
+    except MissingConfigException as e:
+        raise _missing_option(overrides, e) from None
+    except OverrideParseException as e:
+        raise RlvrUserError(f"bad override syntax: {_first_line(e)}") from None
+    except ConfigCompositionException as e:
+        raise RlvrUserError(_composition_message(e)) from None
+    finally:
+        GlobalHydra.instance().clear()
+    out = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(out, dict)
+    return out  # type: ignore[return-value]
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _missing_option(overrides: list[str], e: Exception) -> RlvrUserError:
+    for ov in overrides:
+        key, _, value = ov.lstrip("+~").partition("=")
+        if key in GROUPS:
+            opts = group_options(key)
+            for v in value.strip("[]").split(","):
+                if v.strip() and v.strip() not in opts:
+                    v = v.strip()
+                    return RlvrUserError(
+                        f"{key}: unknown option '{v}'; available: {', '.join(opts)}{closest(v, opts)}"
+                    )
+    return RlvrUserError(_first_line(e))
+
+
+def _composition_message(e: Exception) -> str:
+    text = " ".join(str(e).split())
+    cause = e.__cause__
+    # Hydra wraps OmegaConf's "Key 'x' is not in struct" error; name the full key and what exists.
+    if cause is not None and hasattr(cause, "full_key"):
+        full_key = getattr(cause, "full_key", "") or ""
+        parent, _, leaf = str(full_key).rpartition(".")
+        allowed = _keys_at(parent)
+        if allowed:
+            return f"unknown config key '{full_key}'; keys under '{parent or '<root>'}': {', '.join(allowed)}{closest(leaf, allowed)}"
+        return f"config key '{full_key}': {' '.join(str(cause).split()[:20])}"
+    return text
+
+
+def _keys_at(dotted: str) -> list[str]:
+    node: Any = RlvrConfig().model_dump()
+    for part in [p for p in dotted.split(".") if p]:
+        if not isinstance(node, dict) or part not in node:
+            return []
+        node = node[part]
+    return sorted(node) if isinstance(node, dict) else []
+
+
+def validate(raw: dict[str, Any]) -> RlvrConfig:
+    try:
+        cfg = RlvrConfig.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        got = err.get("input")
+        got_s = "" if isinstance(got, dict | list) else f" (got {got!r})"
+        raise RlvrUserError(f"config key '{loc}': {err['msg']}{got_s}") from None
+    _validate_plugins(cfg)
+    return cfg
+
+
+def _validate_plugins(cfg: RlvrConfig) -> None:
+    """Names and params that only the registries know about."""
+    from rlvr.algorithms import get as get_algorithm
+
+    algo = get_algorithm(cfg.algorithm.name)
+    try:
+        algo.Params.model_validate(cfg.algorithm.params)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise RlvrUserError(
+            f"config key 'algorithm.params.{loc}': {err['msg']} (got {err.get('input')!r})"
+        ) from None
+    from rlvr.verifiers import available as verifiers_available
+
+    names = verifiers_available()
+    for name in cfg.verifiers.specs:
+        if name not in names:
+            raise RlvrUserError(
+                f"verifiers: unknown verifier '{name}'; registered: {', '.join(names)}{closest(name, names)}"
+            )
+
+
+def load_config(overrides: list[str] | tuple[str, ...] = ()) -> RlvrConfig:
+    """Compose presets and overrides with Hydra, then validate with pydantic."""
+    return validate(_compose(list(overrides)))
+
+
+def expand_sweep(overrides: list[str]) -> list[list[str]]:
+    """`-m algorithms=grpo,simko seed=1` -> one override list per combination (Hydra's parser)."""
+    parsed = OverridesParser.create().parse_overrides(overrides=list(overrides))
+    axes: list[list[str]] = []
+    for ov in parsed:
+        key = ov.get_key_element()
+        if ov.is_sweep_override():
+            axes.append([f"{key}={v}" for v in ov.sweep_string_iterator()])
+        else:
+            axes.append([ov.input_line])
+    return [list(combo) for combo in itertools.product(*axes)]
+
+
+def to_yaml(cfg: RlvrConfig) -> str:
+    return OmegaConf.to_yaml(OmegaConf.create(cfg.model_dump(mode="json")))
