@@ -1,5 +1,7 @@
 """Loss strategies (imported as `rlvr.algorithms`). One strategy per file, one registry."""
 
+# Importing a strategy module registers it.
+from rlvr.algorithms import grpo, nsr, psr, simko, w_reinforce  # noqa: E402,F401
 from rlvr.algorithms.base import (
     ALGORITHMS,
     Algorithm,
@@ -9,9 +11,6 @@ from rlvr.algorithms.base import (
     TokenStats,
     register_algorithm,
 )
-
-# Importing a strategy module registers it.
-from rlvr.algorithms import grpo, nsr, psr, simko, w_reinforce  # noqa: E402,F401
 
 
 def get(name: str) -> Algorithm:

@@ -23,7 +23,7 @@ class TokenStats:
     logprobs: torch.Tensor  # [B, T] log pi(y_t), differentiable
     topk_logprobs: torch.Tensor  # [B, T, K] log pi of current rank-1..K, differentiable
     topk_ids: torch.Tensor  # [B, T, K] long
-    entropy: torch.Tensor  # [B, T] full-vocabulary entropy, detached
+    entropy: torch.Tensor  # [B, T] full-vocabulary entropy; carries grad for the entropy bonus, detach to log
     is_rank1: torch.Tensor  # [B, T] bool: sampled token is the current rank-1
     ref_logprobs: torch.Tensor | None = None  # [B, T] frozen reference policy, detached
 
@@ -50,7 +50,9 @@ class AlgorithmParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     clip_eps: float = Field(0.2, ge=0.0, le=1.0)
-    clip_eps_high: float | None = Field(None, ge=0.0, le=10.0, description="DAPO clip-higher; None = clip_eps")
+    clip_eps_high: float | None = Field(
+        None, ge=0.0, le=10.0, description="DAPO clip-higher; None = clip_eps"
+    )
     kl_coef: float = Field(0.0, ge=0.0)
     entropy_coef: float = Field(0.0, ge=0.0)
     loss_agg: str = Field("token_mean", pattern="^(token_mean|seq_sum)$", description="seq_sum = Dr.GRPO")

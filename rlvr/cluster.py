@@ -1,34 +1,108 @@
-"""Connecting to (or starting) the Ray cluster a run uses.
+"""Connecting to (or starting) the Ray cluster a run uses, and where each component is placed.
 
-In: `ClusterConfig`. Out: a connected Ray driver. Ports rlvr opens bind to loopback unless the
-config says otherwise. Must never print or persist an auth token.
+In: `ClusterConfig`. Out: a connected Ray driver plus a dict describing the cluster (address,
+dashboard, a one-line `message` for the user). A cluster rlvr starts binds every port to loopback
+(unless `cluster.host` says otherwise) and requires a per-cluster random token. Must never print or
+persist the token: only the path of its 0600 file is returned.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
-from typing import Any
+import shutil
+from typing import Any, Literal
 
 from rlvr.config.schema import ClusterConfig
+from rlvr.deploy.auth import apply_env, new_token_file, token_env
+
+Component = Literal["generator", "learner", "verifier"]
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# Ray resolves a loopback node IP to the machine's routable IP unless it believes the machine cannot
+# host a multi-node cluster; this switch keeps the node IP (and so every bind) on loopback.
+_SINGLE_HOST_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def component_options(cfg: ClusterConfig, component: Component) -> dict[str, Any]:
+    """Ray actor/task options that pin `component` to the nodes advertising its custom resources."""
+    resources = {"generator": cfg.generator_resources, "learner": cfg.learner_resources,
+                 "verifier": cfg.verifier_resources}[component]
+    return {"resources": dict(resources)} if resources else {}
+
+
+def serve_http_options(cfg: ClusterConfig, http: bool) -> dict[str, Any]:
+    """`serve.start(http_options=...)`: no HTTP proxy unless asked; when asked, bound to `cfg.host`."""
+    if not http:
+        return {"location": "NoServer"}
+    return {"host": cfg.host, "port": 0 if cfg.host in LOOPBACK else 8000, "location": "HeadOnly"}
+
+
+def _ships_code(cfg: ClusterConfig) -> bool:
+    if cfg.ship_code is not None:
+        return cfg.ship_code
+    return bool(cfg.address) and cfg.address != "auto"
+
+
+def _connect_existing(cfg: ClusterConfig) -> dict[str, Any]:
+    import ray
+
+    if cfg.auth == "token":
+        # The token comes from the user's RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH / ~/.ray/auth_token.
+        apply_env({"RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token")})
+    runtime_env = cfg.runtime_env
+    if _ships_code(cfg):
+        from rlvr.deploy.runtime_env import code_runtime_env
+
+        runtime_env = code_runtime_env(cfg.runtime_env)
+    ray.init(address=cfg.address, namespace=cfg.namespace, runtime_env=runtime_env or None)
+    msg = f"connected to the Ray cluster at {cfg.address}"
+    return {"address": cfg.address, "started": False, "dashboard": None, "message": msg}
+
+
+def _start_local(cfg: ClusterConfig) -> dict[str, Any]:
+    import ray
+    from ray._private import ray_constants
+
+    token_file = None
+    if cfg.auth == "token":
+        token_file = new_token_file()
+        os.environ.pop("RAY_AUTH_TOKEN", None)  # an inline token would win over this cluster's file
+        apply_env(token_env(token_file))
+        atexit.register(shutil.rmtree, token_file.parent, True)
+    else:
+        apply_env({"RAY_AUTH_MODE": "disabled"})
+    local_only = cfg.host in LOOPBACK
+    kwargs: dict[str, Any] = {}
+    patched = ray_constants.ENABLE_RAY_CLUSTER
+    if local_only:
+        os.environ[_SINGLE_HOST_ENV] = "0"  # read by every Ray process this driver spawns
+        ray_constants.ENABLE_RAY_CLUSTER = False  # already imported here: set the parsed value too
+        kwargs["_node_ip_address"] = "127.0.0.1"
+    elif cfg.host not in ("0.0.0.0", "::"):
+        kwargs["_node_ip_address"] = cfg.host
+    try:
+        ctx = ray.init(num_cpus=cfg.num_cpus, namespace=cfg.namespace, include_dashboard=cfg.dashboard,
+                       dashboard_host=cfg.host, dashboard_port=0, runtime_env=cfg.runtime_env or None, **kwargs)
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = patched
+    dashboard = f"http://{ctx.dashboard_url}" if cfg.dashboard and ctx.dashboard_url else None
+    scope = "local-only (loopback)" if local_only else f"reachable on {cfg.host}"
+    auth = f"token auth on, token file {token_file}" if token_file else "token auth OFF"
+    where = f"dashboard {dashboard}" if dashboard else "dashboard off"
+    msg = f"started a local Ray cluster, {scope}; {where}; {auth}"
+    return {"address": ctx.address_info.get("gcs_address"), "started": True, "dashboard": dashboard,
+            "token_file": str(token_file) if token_file else None, "local_only": local_only, "message": msg}
 
 
 def connect(cfg: ClusterConfig) -> dict[str, Any]:
+    """Start a local cluster (`address` None) or join one ('auto', 'host:port', 'ray://host:port')."""
     import ray
 
     if ray.is_initialized():
-        return {"address": ray.get_runtime_context().gcs_address, "started": False}
-    if cfg.address:
-        ray.init(address=cfg.address, namespace=cfg.namespace, runtime_env=cfg.runtime_env or None)
-        return {"address": cfg.address, "started": False}
-    ctx = ray.init(
-        num_cpus=cfg.num_cpus,
-        namespace=cfg.namespace,
-        include_dashboard=cfg.dashboard,
-        dashboard_host=cfg.host,
-        _node_ip_address=cfg.host,
-        runtime_env=cfg.runtime_env or None,
-    )
-    return {"address": ctx.address_info.get("gcs_address"), "dashboard": ctx.dashboard_url, "started": True}
+        address = ray.get_runtime_context().gcs_address
+        return {"address": address, "started": False, "dashboard": None,
+                "message": f"using the Ray cluster this process is already connected to ({address})"}
+    return _connect_existing(cfg) if cfg.address else _start_local(cfg)
 
 
 def start_local_for_tests(num_cpus: float = 4) -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""Verifiers (imported as `rlvr.verifiers`): `get(name).verify(response, ground_truth, **metadata)`."""
+"""Verifiers (imported as `rlvr.verifiers`): `get(name).verify(response, ground_truth, **metadata)`.
+
+Importing this package registers the built-in verifiers: math, logic (knights and knaves), countdown.
+"""
 
 from rlvr.verifiers.base import VERIFIERS, Verifier, register_verifier
 
@@ -11,4 +14,9 @@ def available() -> list[str]:
     return VERIFIERS.available()
 
 
-__all__ = ["Verifier", "available", "get", "register_verifier"]
+# Registration happens on import; the imports sit below `get` so plugins can import this package first.
+from rlvr.verifiers import countdown as _countdown  # noqa: E402,F401
+from rlvr.verifiers import logic as _logic  # noqa: E402,F401
+from rlvr.verifiers import math as _math  # noqa: E402,F401
+
+__all__ = ["VERIFIERS", "Verifier", "available", "get", "register_verifier"]

@@ -1,0 +1,52 @@
+"""Procedural arithmetic problems ("3+4*2=") with numeric ground truth.
+
+In: a count, a seed and difficulty knobs. Out: `Prompt`s whose text is the bare question and whose
+ground truth is the integer answer as a string (data_source "math": checked by the math verifier,
+which reads the answer from `\\boxed{}`). Deterministic for a given seed; never touches disk or network.
+"""
+
+from __future__ import annotations
+
+import random
+
+from rlvr.types import Prompt
+
+OPS = ("+", "-", "*")
+
+
+def make_problem(rng: random.Random, max_operand: int = 9, min_ops: int = 1, max_ops: int = 2) -> tuple[str, int]:
+    """One expression over small non-negative integers, with Python's precedence rules."""
+    n_ops = rng.randint(min_ops, max_ops)
+    parts = [str(rng.randint(0, max_operand))]
+    for _ in range(n_ops):
+        parts.append(rng.choice(OPS))
+        parts.append(str(rng.randint(0, max_operand)))
+    expr = "".join(parts)
+    return expr + "=", int(eval(expr, {"__builtins__": {}}))  # noqa: S307 - digits and + - * only
+
+
+def generate(
+    n: int, seed: int = 0, max_operand: int = 9, min_ops: int = 1, max_ops: int = 2
+) -> list[Prompt]:
+    """`n` problems; the same seed always gives the same problems (and prompt ids)."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        text, answer = make_problem(rng, max_operand, min_ops, max_ops)
+        out.append(
+            Prompt(
+                text=text,
+                ground_truth=str(answer),
+                data_source="math",
+                metadata={"task": "arith"},
+                prompt_id=f"arith-{seed}-{i}",
+            )
+        )
+    return out
+
+
+def sft_target(prompt: Prompt) -> str:
+    """The supervised answer for the warm start: the ground truth in `\\boxed{}`."""
+    return f"\\boxed{{{prompt.ground_truth}}}"

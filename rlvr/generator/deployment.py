@@ -1,0 +1,156 @@
+"""The generator as a Ray Serve application, and the client that calls it.
+
+In: `GeneratorConfig` (replicas, CPUs/GPUs per replica, engine args), a model path and the name of a
+`WeightStore`. Out: `GeneratorClient.generate(prompts, sampling) -> list[list[Sample]]`, each sample
+tagged with the weight version that produced it. Replicas *pull*: before each batch they compare their
+version with the store's and load newer weights, so new, restarted or autoscaled replicas catch up on
+their own. Start-up checks resources first and every wait is bounded; nothing here hangs silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+from ray import serve
+
+from rlvr.config.schema import GeneratorConfig, RlvrConfig
+from rlvr.errors import RlvrUserError
+from rlvr.generator.base import SamplingConfig
+from rlvr.types import Sample
+
+log = logging.getLogger(__name__)
+APP_NAME = "rlvr-generator"
+
+
+@serve.deployment(max_ongoing_requests=8)
+class GeneratorDeployment:
+    def __init__(self, model_path: str, cfg: dict[str, Any], store_name: str, store_namespace: str | None) -> None:
+        from rlvr.generator.base import make_backend
+
+        self.backend = make_backend(model_path, GeneratorConfig(**cfg))
+        self.store = ray.get_actor(store_name, namespace=store_namespace)
+        self.lock = threading.Lock()  # one engine: batches and weight loads take turns
+        with self.lock:
+            self._sync()
+
+    def _sync(self) -> None:
+        if ray.get(self.store.version.remote(), timeout=60) <= self.backend.weight_version:
+            return
+        latest = ray.get(self.store.latest.remote(), timeout=60)
+        if latest is not None and latest[0] > self.backend.weight_version:
+            version, (ref,) = latest
+            self.backend.load_weights(ray.get(ref, timeout=300), version)
+
+    def generate(self, prompts: list[str], sampling: SamplingConfig) -> list[list[Sample]]:
+        with self.lock:
+            self._sync()
+            return self.backend.generate(prompts, sampling)
+
+    def weight_version(self) -> int:
+        return self.backend.weight_version
+
+
+@dataclass
+class GeneratorClient:
+    """Calls the deployment with a timeout; a failed call (e.g. replica died) is retried once."""
+
+    handle: Any
+    request_timeout_s: float = 120.0
+    app_name: str = APP_NAME
+
+    def generate(self, prompts: list[str], sampling: SamplingConfig) -> list[list[Sample]]:
+        for attempt in (1, 2):
+            try:
+                return self.handle.generate.remote(prompts, sampling).result(timeout_s=self.request_timeout_s)
+            except TimeoutError as e:
+                raise TimeoutError(
+                    f"generator '{self.app_name}' did not answer within generator.request_timeout_s="
+                    f"{self.request_timeout_s:g}s ({len(prompts)} prompts, n={sampling.n})"
+                ) from e
+            except Exception as e:  # replica died / unavailable: one retry, then a clear error
+                if attempt == 2:
+                    raise RuntimeError(f"generator '{self.app_name}' failed twice: {type(e).__name__}: {e}") from e
+                log.warning("generator request failed (%s); retrying once", type(e).__name__)
+        raise AssertionError("unreachable")
+
+    def weight_version(self) -> int:
+        return int(self.handle.weight_version.remote().result(timeout_s=self.request_timeout_s))
+
+
+def check_resources(cfg: GeneratorConfig, extra: dict[str, float] | None = None) -> None:
+    """Raise before deploying when the cluster cannot place every replica (Serve would wait forever)."""
+    want = {"CPU": cfg.num_cpus * cfg.num_replicas, "GPU": cfg.num_gpus * cfg.num_replicas}
+    for k, v in (extra or {}).items():
+        want[k] = want.get(k, 0.0) + v * cfg.num_replicas
+    have = ray.available_resources()
+    short = {k: v for k, v in want.items() if v > 0 and have.get(k, 0.0) + 1e-9 < v}
+    if short:
+        asked = ", ".join(f"{k}={v:g}" for k, v in short.items())
+        avail = ", ".join(f"{k}={have.get(k, 0.0):g}" for k in short)
+        raise RlvrUserError(
+            f"generator: {cfg.num_replicas} replica(s) need {asked} (generator.num_replicas x "
+            f"generator.num_cpus/num_gpus) but the cluster has only {avail} available"
+        )
+
+
+def _wait_running(name: str, cfg: GeneratorConfig, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    status = "NOT_STARTED"
+    while time.monotonic() < deadline:
+        app = serve.status().applications.get(name)
+        status = str(app.status.value if app else "NOT_STARTED")
+        if status == "RUNNING":
+            return
+        if status == "DEPLOY_FAILED":
+            msg = (app.message or "").strip().splitlines()[-1:] if app else []
+            serve.delete(name)
+            raise RuntimeError(f"generator '{name}' failed to deploy: {' '.join(msg)}")
+        time.sleep(0.5)
+    serve.delete(name)
+    raise RlvrUserError(
+        f"generator '{name}' not healthy after generator.startup_timeout_s={timeout_s:g}s (last status "
+        f"{status}); requested {cfg.num_replicas} replica(s) x num_cpus={cfg.num_cpus:g} num_gpus="
+        f"{cfg.num_gpus:g}, cluster has {ray.available_resources()} available"
+    )
+
+
+def start_generator(
+    cfg: RlvrConfig | GeneratorConfig,
+    model_path: str,
+    weight_store_name: str,
+    app_name: str = APP_NAME,
+    store_namespace: str | None = None,
+) -> GeneratorClient:
+    """Deploy the generator application and return a client once every replica is healthy."""
+    gen = cfg.generator if isinstance(cfg, RlvrConfig) else cfg
+    extra = cfg.cluster.generator_resources if isinstance(cfg, RlvrConfig) else {}
+    if store_namespace is None:
+        store_namespace = ray.get_runtime_context().namespace
+    ray.get_actor(weight_store_name, namespace=store_namespace)  # fails now, not inside a replica
+    check_resources(gen, extra)
+    if gen.http:
+        serve.start(http_options={"host": "127.0.0.1"})
+    else:
+        serve.start(proxy_location="Disabled")
+    actor_opts: dict[str, Any] = {"num_cpus": gen.num_cpus, "num_gpus": gen.num_gpus}
+    if extra:
+        actor_opts["resources"] = dict(extra)
+    app = GeneratorDeployment.options(num_replicas=gen.num_replicas, ray_actor_options=actor_opts).bind(
+        model_path, gen.model_dump(), weight_store_name, store_namespace
+    )
+    handle = serve._run(app, _blocking=False, name=app_name, route_prefix="/generate" if gen.http else None)
+    _wait_running(app_name, gen, gen.startup_timeout_s)
+    return GeneratorClient(handle, gen.request_timeout_s, app_name)
+
+
+def stop_generator(app_name: str = APP_NAME) -> None:
+    """Delete the application (its replicas and engines); Serve itself keeps running."""
+    try:
+        serve.delete(app_name)
+    except Exception as e:  # already gone or Serve not started
+        log.debug("stop_generator(%s): %s", app_name, e)

@@ -1,0 +1,60 @@
+"""`WeightStore`: a named Ray actor that remembers the newest policy weights.
+
+In: `publish(version, [ref])` from the learner, where `ref` is an ObjectRef to a state dict of
+numpy arrays (or tensors) already in the object store. Out: `latest() -> (version, [ref]) | None`
+for generator replicas that pull. It holds only the reference, never the bytes, and never accepts an
+older or equal version. Refs are wrapped in a list so Ray passes the reference, not the value. The
+object lives as long as its owner (the publishing process) does; a new publish drops the old one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+
+DEFAULT_NAME = "rlvr-weight-store"
+
+
+@ray.remote(num_cpus=0)
+class WeightStore:
+    def __init__(self) -> None:
+        self._version = -1
+        self._ref: list[Any] | None = None
+
+    def publish(self, version: int, state_ref: list[Any]) -> int:
+        if version <= self._version:
+            raise ValueError(f"weight version {version} is not newer than the stored {self._version}")
+        if not (isinstance(state_ref, list) and len(state_ref) == 1 and isinstance(state_ref[0], ray.ObjectRef)):
+            raise TypeError("publish(version, [ref]): pass the ObjectRef inside a one-element list")
+        self._version, self._ref = version, state_ref
+        return version
+
+    def latest(self) -> tuple[int, list[Any]] | None:
+        return None if self._ref is None else (self._version, self._ref)
+
+    def version(self) -> int:
+        return self._version
+
+
+def get_or_create_store(name: str = DEFAULT_NAME, namespace: str | None = None) -> Any:
+    """The named store, created on first use. Not detached: it dies with the driver that made it, so a
+    new run never inherits an old run's version counter."""
+    return WeightStore.options(name=name, namespace=namespace, get_if_exists=True).remote()
+
+
+def to_numpy_state(state: dict[str, Any]) -> dict[str, Any]:
+    """CPU numpy copies (zero-copy reads from the object store); bfloat16 stays a torch tensor."""
+    import torch
+
+    out: dict[str, Any] = {}
+    for k, v in state.items():
+        t = v.detach().cpu() if isinstance(v, torch.Tensor) else v
+        out[k] = t if isinstance(t, torch.Tensor) and t.dtype == torch.bfloat16 else getattr(t, "numpy", lambda t=t: t)()
+    return out
+
+
+def publish_weights(store: Any, version: int, state: dict[str, Any], timeout_s: float = 60.0) -> int:
+    """Put `state` in the object store and publish it as `version`; returns the version."""
+    ref = ray.put(to_numpy_state(state))
+    return int(ray.get(store.publish.remote(version, [ref]), timeout=timeout_s))

@@ -1,0 +1,76 @@
+"""Starting and stopping the rollout side (weight store, generator deployment, verifier pool).
+
+In: a validated config and a model path. Out: `Rollout`, which `run` and `eval` share, so
+training and evaluation sample and score through the same deployment and actors.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+
+from rlvr.config.schema import RlvrConfig
+from rlvr.generator.base import SamplingConfig
+from rlvr.generator.deployment import GeneratorClient, start_generator, stop_generator
+from rlvr.generator.weight_store import get_or_create_store, publish_weights
+from rlvr.types import Sample, VerifierResult
+from rlvr.verifier_pool import VerifierPool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Rollout:
+    cfg: RlvrConfig
+    store: Any
+    store_name: str
+    generator: GeneratorClient
+    pool: VerifierPool
+    app_name: str
+
+    def generate(self, texts: list[str], step: int, **sampling: Any) -> list[list[Sample]]:
+        seed = None if self.cfg.generator.seed is None else self.cfg.generator.seed * 100_003 + step
+        params = SamplingConfig.from_config(self.cfg.generator, seed=seed, **sampling)
+        return self.generator.generate(texts, params)
+
+    def verify(self, items: list[tuple[str, str, str, dict[str, Any]]]) -> list[VerifierResult]:
+        return self.pool.verify_batch(items)
+
+    def weight_version(self) -> int:
+        return int(ray.get(self.store.version.remote(), timeout=60))
+
+    def shutdown(self) -> None:
+        stop_generator(self.app_name)
+        self.pool.shutdown()
+        try:
+            ray.kill(self.store)
+        except Exception as e:  # already gone
+            log.debug("weight store: %s", e)
+
+
+def start_rollout(
+    cfg: RlvrConfig, model_path: str, *, tag: str = "run", initial: tuple[int, dict[str, Any]] | None = None
+) -> Rollout:
+    """`initial=(version, state)` seeds the store (a resumed run), so replicas start on those weights."""
+    store_name = f"rlvr-weights-{tag}"
+    store = get_or_create_store(store_name)
+    if initial is not None:
+        publish_weights(store, initial[0], initial[1])
+    specs = {name: spec.model_dump() for name, spec in cfg.verifiers.specs.items()}
+    pool = VerifierPool(
+        specs,
+        pool_size=cfg.verifiers.pool_size,
+        num_cpus=cfg.verifiers.num_cpus,
+        request_timeout_s=cfg.verifiers.request_timeout_s,
+        resources=cfg.cluster.verifier_resources or None,
+    )
+    app_name = f"rlvr-generator-{tag}"
+    try:
+        gen = start_generator(cfg, model_path, store_name, app_name=app_name)
+    except BaseException:
+        pool.shutdown()
+        raise
+    return Rollout(cfg, store, store_name, gen, pool, app_name)

@@ -1,0 +1,130 @@
+"""The rollout controller: prompts -> generator -> verifiers -> advantages -> trajectory buffer.
+
+In: started components (generator client, verifier pool, buffer, weight store) and the config.
+Out: one batch of trajectories per learner step in the buffer, plus per-step rollout metrics.
+It never trains and never branches on the algorithm's name: advantages come from the registry.
+In `async` mode generation for step s may start once weights >= s - max_staleness exist;
+`sync` is the same gate with max_staleness = 0.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from rlvr.algorithms.base import Algorithm
+from rlvr.config.schema import RlvrConfig
+from rlvr.errors import RlvrUserError
+from rlvr.types import Prompt, Sample, Trajectory, VerifierResult
+
+
+@dataclass
+class RolloutStats:
+    generated: int = 0
+    filtered: int = 0
+    put: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class Controller:
+    def __init__(
+        self,
+        cfg: RlvrConfig,
+        prompts: list[Prompt],
+        generate: Callable[[list[str], int], list[list[Sample]]],
+        verify: Callable[[list[tuple[str, str, str, dict[str, Any]]]], list[VerifierResult]],
+        buffer: Any,
+        weight_version: Callable[[], int],
+        algorithm: Algorithm,
+        learner_error: Callable[[], BaseException | None] = lambda: None,
+    ) -> None:
+        self.cfg = cfg
+        self.prompts = prompts
+        self.generate = generate
+        self.verify = verify
+        self.buffer = buffer
+        self.weight_version = weight_version
+        self.algorithm = algorithm
+        self.params = algorithm.Params.model_validate(cfg.algorithm.params)
+        self.learner_error = learner_error
+        self.stats = RolloutStats()
+        names = set(cfg.verifiers.specs)
+        unknown = sorted({p.data_source for p in prompts} - names)
+        if unknown:
+            raise RlvrUserError(
+                f"verifiers: data rows need verifier(s) {', '.join(unknown)} but only {', '.join(sorted(names))} "
+                f"are selected; add them with verifiers=[...]"
+            )
+
+    def staleness_bound(self) -> int:
+        return 0 if self.cfg.trainer.mode == "sync" else self.cfg.trainer.max_staleness
+
+    def prompts_for_step(self, step: int) -> list[Prompt]:
+        """Deterministic in the step, so a resumed run sees the same data as an uninterrupted one."""
+        k = self.cfg.trainer.prompts_per_step
+        n = len(self.prompts)
+        return [self.prompts[(step * k + i) % n] for i in range(k)]
+
+    def wait_for_weights(self, step: int) -> None:
+        need = step - self.staleness_bound()
+        deadline = time.monotonic() + self.cfg.trainer.step_timeout_s
+        while self.weight_version() < need:
+            err = self.learner_error()
+            if err is not None:
+                raise RuntimeError(f"learners failed: {err}") from err
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"no weights of version >= {need} after {self.cfg.trainer.step_timeout_s:.0f}s "
+                    f"(trainer.step_timeout_s); learners are stuck or too slow"
+                )
+            time.sleep(0.05)
+
+    def rollout(self, step: int) -> tuple[list[Trajectory], dict[str, float]]:
+        prompts = self.prompts_for_step(step)
+        t0 = time.monotonic()
+        groups = self.generate([p.text for p in prompts], step)
+        t_gen = time.monotonic() - t0
+        flat = [(p, s, f"{step}-{i}-{uuid.uuid4().hex[:6]}") for i, (p, g) in enumerate(zip(prompts, groups)) for s in g]
+        t1 = time.monotonic()
+        results = self.verify([(p.data_source, s.response_text, p.ground_truth, p.metadata) for p, s, _ in flat])
+        t_ver = time.monotonic() - t1
+        rewards = torch.tensor([r.reward for r in results], dtype=torch.float32)
+        correct = torch.tensor([r.correct for r in results], dtype=torch.bool)
+        gids = [gid for _, _, gid in flat]
+        index = {g: i for i, g in enumerate(dict.fromkeys(gids))}
+        group_index = torch.tensor([index[g] for g in gids], dtype=torch.long)
+        adv = self.algorithm.advantages(rewards, correct, group_index, self.params)
+        trajs = [
+            Trajectory(prompt=p, sample=s, group_id=gid, result=r, advantage=float(a))
+            for (p, s, gid), r, a in zip(flat, results, adv.tolist())
+        ]
+        n_tokens = sum(len(s.response_ids) for _, s, _ in flat)
+        versions = [s.weight_version for _, s, _ in flat]
+        metrics = {
+            "reward": float(rewards.mean()) if len(rewards) else 0.0,
+            "accuracy": float(correct.float().mean()) if len(correct) else 0.0,
+            "response_length": n_tokens / max(len(flat), 1),
+            "gen/tokens_per_s": n_tokens / max(t_gen, 1e-9),
+            "gen/seconds": t_gen,
+            "verify/seconds": t_ver,
+            "gen/weight_version_min": float(min(versions)) if versions else 0.0,
+            "gen/staleness": float(step - min(versions)) if versions else 0.0,
+        }
+        return trajs, metrics
+
+    def filter_groups(self, trajs: list[Trajectory]) -> tuple[list[Trajectory], list[Trajectory]]:
+        """DAPO-style: groups whose rewards are all equal carry no signal; drop (and count) them."""
+        if not self.cfg.trainer.filter_zero_advantage:
+            return trajs, []
+        by_group: dict[str, list[Trajectory]] = {}
+        for t in trajs:
+            by_group.setdefault(t.group_id, []).append(t)
+        keep, drop = [], []
+        for members in by_group.values():
+            (drop if len({m.reward for m in members}) == 1 else keep).extend(members)
+        return keep, drop

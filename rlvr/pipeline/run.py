@@ -1,0 +1,198 @@
+"""`rlvr run`: start every component, drive the controller until the learners finish, account for
+every trajectory, and leave a resumable checkpoint. Ctrl-C stops cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from rlvr.algorithms import get as get_algorithm
+from rlvr.cluster import connect
+from rlvr.config import RlvrConfig
+from rlvr.data.loader import load_prompts
+from rlvr.learner.launcher import resolve_resume, start_learners
+from rlvr.models.loading import resolve_model_path
+from rlvr.pipeline.buffer import TrajectoryBuffer
+from rlvr.pipeline.components import start_rollout
+from rlvr.pipeline.controller import Controller
+from rlvr.pipeline.logger import MetricsLogger
+from rlvr.pipeline.rundir import make_run_dir
+
+log = logging.getLogger(__name__)
+MAX_FILTER_ROUNDS = 4  # DAPO-style top-up rounds per step before training on what there is
+STARVE_S = 10.0  # learners idle this long with too little queued: they need data we did not plan
+
+
+def _say(msg: str) -> None:
+    print(f"[rlvr] {msg}", file=sys.stderr, flush=True)
+
+
+def _resume_state(path: str) -> tuple[int, dict[str, Any]] | None:
+    """(weight version, HF state dict) saved in a learner checkpoint, so generators restart on it."""
+    from safetensors.torch import load_file
+
+    from rlvr.learner.checkpoint import read_meta
+
+    meta = read_meta(Path(path)) or {}
+    files = sorted(Path(path).rglob("*.safetensors"))
+    if not files:
+        return None
+    state: dict[str, Any] = {}
+    for f in files:
+        state.update(load_file(str(f)))
+    return int(meta.get("weight_version", meta.get("step", 0))), state
+
+
+def run_training(cfg: RlvrConfig) -> dict[str, Any]:
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    run_dir = make_run_dir(cfg)
+    algo = get_algorithm(cfg.algorithm.name)
+    prompts = load_prompts(cfg.data)
+    resume = resolve_resume(cfg)
+    model_path = resolve_model_path(cfg.model)
+    info = connect(cfg.cluster)
+    _say(info["message"])
+    _say(f"run directory {run_dir}; TensorBoard: tensorboard --logdir {run_dir / 'tensorboard'}")
+    initial = _resume_state(resume) if resume else None
+    start_step = initial[0] if initial else 0
+    tag = run_dir.name.replace("_", "-")[-40:]
+    t_start = time.time()
+    rollout = start_rollout(cfg, model_path, tag=tag, initial=initial)
+    buffer = TrajectoryBuffer.options(max_concurrency=64).remote()
+    learners = None
+    logger = MetricsLogger(cfg.logging, run_dir, cfg.trainer.max_steps)
+    summary: dict[str, Any] = {"run_dir": str(run_dir), "interrupted": False}
+    try:
+        learners = start_learners(cfg, model_path, buffer, rollout.store_name, run_dir, resume_path=resume)
+        controller = Controller(
+            cfg,
+            prompts,
+            rollout.generate,
+            rollout.verify,
+            buffer,
+            lambda: max(rollout.weight_version(), start_step),
+            algo,
+            learner_error=lambda: learners.error if learners and learners.done else None,
+        )
+        _drive(cfg, controller, buffer, learners, logger, start_step)
+        if not learners.wait(cfg.trainer.step_timeout_s):
+            raise TimeoutError("learners did not finish within trainer.step_timeout_s after the last batch")
+        if learners.error is not None:
+            raise RuntimeError(f"learners failed: {learners.error}") from learners.error
+    except KeyboardInterrupt:
+        summary["interrupted"] = True
+        _say("interrupted: closing the buffer so learners save a checkpoint and stop")
+        ray.get(buffer.close.remote(), timeout=30)
+        if learners is not None:
+            learners.wait(cfg.trainer.step_timeout_s)
+    finally:
+        _flush_metrics(buffer, logger)
+        counters = ray.get(buffer.counters.remote(), timeout=30)
+        summary.update(_accounting(controller_stats=locals().get("controller"), counters=counters))
+        summary["verifier_stats"] = rollout.pool.stats()
+        summary["checkpoint"] = learners.latest_checkpoint if learners is not None else None
+        summary["wall_s"] = round(time.time() - t_start, 1)
+        logger.close()
+        rollout.shutdown()
+        ray.kill(buffer)
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    _say(f"done in {summary['wall_s']}s; checkpoint {summary['checkpoint']}")
+    return summary
+
+
+def _drive(cfg: RlvrConfig, ctl: Controller, buffer: Any, learners: Any, logger: MetricsLogger, start: int) -> None:
+    """Produce one batch per learner step behind the weight gate; top up when learners starve
+    (stale drops or a replayed step after a worker restart) so nothing waits for data never coming."""
+    n = cfg.trainer.prompts_per_step * cfg.generator.n_samples
+    bound = ctl.staleness_bound()
+    deadline_s = cfg.trainer.step_timeout_s
+    step, surplus = start, 0
+    last_v, last_change = -1, time.monotonic()
+    while not learners.done:
+        c = ray.get(buffer.counters.remote(), timeout=30)
+        v = ctl.weight_version()
+        now = time.monotonic()
+        if v != last_v:
+            last_v, last_change = v, now
+        planned = step < cfg.trainer.max_steps + int(c["replayed_steps"])
+        starving = c["queued"] < n and now - last_change > STARVE_S
+        if planned and v >= step - bound:
+            surplus = _produce(cfg, ctl, buffer, logger, step, n, surplus)
+            step += 1
+            last_change = time.monotonic()
+        elif starving and (not planned or v < step - bound):
+            _say(f"learners are waiting for data at version {v}; generating a top-up batch")
+            surplus = _produce(cfg, ctl, buffer, logger, max(v, 0), n, surplus)
+            last_change = time.monotonic()
+        else:
+            err = learners.error if learners.done else None
+            if err is not None:
+                raise RuntimeError(f"learners failed: {err}") from err
+            if now - last_change > deadline_s:
+                raise TimeoutError(f"no progress for trainer.step_timeout_s={deadline_s:g}s (weights at {v})")
+            time.sleep(0.05)
+        _flush_metrics(buffer, logger)
+
+
+def _produce(cfg: RlvrConfig, ctl: Controller, buffer: Any, logger: MetricsLogger, step: int, n: int, surplus: int) -> int:
+    """Generate, verify, filter and queue at least one step's worth; returns the new surplus."""
+    kept_total, metrics = 0, {}
+    rounds = MAX_FILTER_ROUNDS if cfg.trainer.filter_zero_advantage else 1
+    for round_ in range(rounds):
+        trajs, metrics = ctl.rollout(step)
+        ctl.stats.generated += len(trajs)
+        keep, drop = ctl.filter_groups(trajs)
+        if drop and round_ == rounds - 1 and kept_total + len(keep) + surplus < n:
+            keep, drop = trajs, []  # out of rounds: train on the zero-advantage groups too
+        if drop:
+            ctl.stats.filtered += len(drop)
+            ray.get(buffer.count_filtered.remote([t.traj_id for t in drop]), timeout=30)
+        ray.get(buffer.put.remote(keep), timeout=60)
+        kept_total += len(keep)
+        if kept_total + surplus >= n:
+            break
+    logger.log(step, {**metrics, **_counter_metrics(ctl, buffer)})
+    return max(kept_total + surplus - n, 0)
+
+
+def _counter_metrics(ctl: Controller, buffer: Any) -> dict[str, float]:
+    c = ray.get(buffer.counters.remote(), timeout=30)
+    return {
+        "traj/generated": ctl.stats.generated,
+        "traj/trained": c["trained"],
+        "traj/dropped_stale": c["dropped_stale"],
+        "traj/filtered": c["filtered"],
+    }
+
+
+def _flush_metrics(buffer: Any, logger: MetricsLogger) -> None:
+    try:
+        rows = ray.get(buffer.pop_metrics.remote(), timeout=30)
+    except Exception as e:  # buffer gone: nothing more to log
+        log.debug("metrics: %s", e)
+        return
+    for row in rows:
+        step = int(row.pop("step"))
+        logger.log(step, row)
+
+
+def _accounting(controller_stats: Any, counters: dict[str, Any]) -> dict[str, Any]:
+    generated = controller_stats.stats.generated if controller_stats is not None else 0
+    acc = {
+        "generated": generated,
+        "trained": counters["trained"],
+        "dropped_stale": counters["dropped_stale"],
+        "filtered": counters["filtered"],
+        "queued_at_stop": counters["queued"],
+        "double_trained": counters["double_trained"],
+    }
+    acc["balanced"] = generated == acc["trained"] + acc["dropped_stale"] + acc["filtered"] + acc["queued_at_stop"]
+    return {"accounting": acc}

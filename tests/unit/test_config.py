@@ -1,0 +1,94 @@
+"""Config composition, overrides, sweeps and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from rlvr.cli import main
+from rlvr.config import expand_sweep, load_config
+from rlvr.errors import RlvrUserError
+
+pytestmark = pytest.mark.unit
+
+
+def test_defaults_validate():
+    cfg = load_config([])
+    assert cfg.algorithm.name == "grpo"
+    assert list(cfg.verifiers.specs) == ["math"]
+    assert cfg.model.path == "tiny"
+
+
+def test_group_and_value_overrides():
+    cfg = load_config(["algorithms=simko", "verifiers=[math,logic]", "trainer.max_steps=50"])
+    assert cfg.algorithm.name == "simko"
+    assert cfg.algorithm.params["alpha"] == 0.01 and cfg.algorithm.params["lam"] == 1.1
+    assert set(cfg.verifiers.specs) == {"math", "logic"}
+    assert cfg.trainer.max_steps == 50
+
+
+def test_algorithm_param_override():
+    cfg = load_config(["algorithms=simko", "algorithm.params.alpha=0.05"])
+    assert cfg.algorithm.params["alpha"] == 0.05
+
+
+def test_path_shorthand_for_model_and_data(tmp_path):
+    cfg = load_config([f"model={tmp_path}", "data=procedural:countdown"])
+    assert cfg.model.path == str(tmp_path)
+    assert cfg.data.source == "procedural:countdown"
+
+
+def test_sweep_expansion():
+    combos = expand_sweep(["algorithms=grpo,simko", "trainer.max_steps=3"])
+    assert combos == [
+        ["algorithms=grpo", "trainer.max_steps=3"],
+        ["algorithms=simko", "trainer.max_steps=3"],
+    ]
+
+
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("algorithms=simk", "did you mean 'simko'"),
+        ("trainer.max_stepz=3", "trainer.max_stepz"),
+        ("trainer.max_steps=abc", "trainer.max_steps"),
+        ("trainer.max_steps=-1", "trainer.max_steps"),
+        ("algorithm.params.alpha=-5", "algorithm.params"),
+        ("algorithm.name=nope", "unknown algorithm 'nope'"),
+        ("trainer.mode=turbo", "trainer.mode"),
+    ],
+)
+def test_bad_input_is_one_line_error(override, needle):
+    with pytest.raises(RlvrUserError) as e:
+        load_config([override])
+    msg = str(e.value)
+    assert needle in msg
+    assert "\n" not in msg
+
+
+def test_cli_bad_input_exit_2_one_line(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["config", "show", "algorithms=simk"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "algorithms" in err and "simko" in err
+
+
+def test_cli_config_show_resolved(capsys):
+    main(["config", "show", "algorithms=simko", "verifiers=math"])
+    out = capsys.readouterr().out
+    assert "name: simko" in out and "alpha: 0.01" in out and "max_steps:" in out
+
+
+def test_cli_subprocess_no_traceback():
+    proc = subprocess.run(
+        [sys.executable, "-m", "rlvr.cli", "config", "show", "trainer.max_steps=oops"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "trainer.max_steps" in proc.stderr

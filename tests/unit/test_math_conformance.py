@@ -1,0 +1,46 @@
+"""All 270 cases of math_verify's own suite, through our verifier path (fast path, caches, child process)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rlvr.verifiers import get
+
+pytestmark = pytest.mark.unit
+
+SUITE = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "math_verify_suite.jsonl"
+
+
+def case_kwargs(case: dict[str, Any]) -> dict[str, Any]:
+    """Translate a case's harness config into math-verifier options."""
+    config = case["config"]
+    if config["harness"] == "verify":  # verify(parse(gold), parse(pred)): math_verify's default extraction
+        return {"extraction": "answer_is", "match_types": ["latex", "expr"]}
+    assert config["harness"] == "compare_strings", config
+    kwargs = {
+        k: case["params"][v.split(":", 1)[1].rstrip(">")]
+        if isinstance(v, str) and v.startswith("<param:")
+        else v
+        for k, v in config["kwargs"].items()
+    }
+    # compare_strings uses LatexExtractionConfig(boxed_match_priority=0), i.e. our boxed_first.
+    out: dict[str, Any] = {"extraction": "boxed_first", "match_types": kwargs.pop("match_types")}
+    out.update(kwargs)  # precision, strict, allow_set_relation_comp
+    return out
+
+
+def test_all_270_cases_agree() -> None:
+    cases = [json.loads(line) for line in SUITE.read_text().splitlines() if line.strip()]
+    assert len(cases) == 270
+    verifier = get("math")
+    disagreements = []
+    for case in cases:
+        result = verifier.verify(case["pred"], case["gold"], timeout_s=20, **case_kwargs(case))
+        if result.correct != bool(case["expected"]):
+            disagreements.append((case["test"], case["line"], case["gold"][:60], case["pred"][:60], result))
+    agree = len(cases) - len(disagreements)
+    assert agree == 270, f"{agree}/270 agree; first disagreements: {disagreements[:5]}"

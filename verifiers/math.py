@@ -1,0 +1,122 @@
+"""The `math` verifier: math_verify with configurable extraction, caching, a fast path and a hard timeout.
+
+In: a model response, a gold answer (bare LaTeX or text), options (`extraction`, `match_types`, `precision`,
+`strict`, `allow_set_relation_comp`, `timeout_s`) and any row metadata (ignored). Out: a `VerifierResult`.
+The slow path (math_verify parse + symbolic compare) runs in a persistent child process that is killed and
+respawned when a check overruns `timeout_s`; the fast path (`math_fastpath`) decides common cases in-process
+only where its label provably equals math_verify's. Model output is never eval'd, exec'd or sympified here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from rlvr.errors import RlvrUserError
+from rlvr.types import VerifierResult, VerifyStatus
+from rlvr.verifiers.base import register_verifier
+from rlvr.verifiers.guard import CheckTimeout, GuardedWorker, WorkerCrashed
+from rlvr.verifiers.math_fastpath import fast_label
+from rlvr.verifiers.math_ops import EXTRACTIONS, MATCH_TYPES, MathOptions
+
+DEFAULT_TIMEOUT_S = 5.0
+
+
+def make_options(
+    extraction: str = "boxed_first",
+    match_types: Any = ("latex", "expr"),
+    precision: int = 6,
+    strict: bool = True,
+    allow_set_relation_comp: bool = False,
+) -> MathOptions:
+    if extraction not in EXTRACTIONS:
+        raise RlvrUserError(f"verifiers.specs.math.extraction: '{extraction}' is not one of {', '.join(EXTRACTIONS)}")
+    kinds = (match_types,) if isinstance(match_types, str) else tuple(match_types)
+    bad = [k for k in kinds if k not in MATCH_TYPES]
+    if bad or not kinds:
+        raise RlvrUserError(f"verifiers.specs.math.match_types: {kinds} must be a non-empty subset of {MATCH_TYPES}")
+    if not isinstance(precision, int) or precision < 0:
+        raise RlvrUserError(f"verifiers.specs.math.precision: {precision!r} must be a non-negative integer")
+    return MathOptions(extraction, kinds, precision, bool(strict), bool(allow_set_relation_comp))
+
+
+class MathVerifier:
+    """Stateful (child process + caches) but cheap to copy: pickling drops the process and caches."""
+
+    self_guarded = True  # enforces its own hard timeout; pool actors call it in-process
+
+    def __init__(self, timeout_s: float = DEFAULT_TIMEOUT_S, gold_cache_size: int = 8192) -> None:
+        self.timeout_s = timeout_s
+        self.gold_cache_size = gold_cache_size
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self._worker = GuardedWorker()
+        self._gold: OrderedDict[tuple[str, MathOptions], tuple[int | None, bool]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.fast_hits = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"timeout_s": self.timeout_s, "gold_cache_size": self.gold_cache_size}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_state()
+
+    def close(self) -> None:
+        self._worker.close()
+
+    def _gold_signature(self, gold: str, opts: MathOptions, timeout_s: float) -> tuple[int | None, bool]:
+        key = (gold, opts)
+        with self._lock:
+            if key in self._gold:
+                self._gold.move_to_end(key)
+                return self._gold[key]
+        sig = self._worker.call("math_gold", (gold, opts), timeout_s)
+        with self._lock:
+            self._gold[key] = sig
+            if len(self._gold) > self.gold_cache_size:
+                self._gold.popitem(last=False)
+        return sig
+
+    def verify(
+        self,
+        response: str,
+        ground_truth: str,
+        *,
+        extraction: str = "boxed_first",
+        match_types: Any = ("latex", "expr"),
+        precision: int = 6,
+        strict: bool = True,
+        allow_set_relation_comp: bool = False,
+        timeout_s: float | None = None,
+        fast_path: bool = True,
+        **_metadata: Any,
+    ) -> VerifierResult:
+        opts = make_options(extraction, match_types, precision, strict, allow_set_relation_comp)
+        limit = self.timeout_s if timeout_s is None else float(timeout_s)
+        if not isinstance(response, str) or not isinstance(ground_truth, str):
+            return VerifierResult(0.0, False, status=VerifyStatus.ERROR, reason="response and gold must be strings")
+        try:
+            if fast_path:
+                sig = self._gold_signature(ground_truth, opts, limit)
+                fast = fast_label(response, ground_truth, opts, *sig)
+                if fast is not None:
+                    self.fast_hits += 1
+                    label, extracted = fast
+                    return VerifierResult(float(label), label, extracted=extracted, reason="fast path")
+            label_or_none, extracted, gold_ok = self._worker.call("math_check", (response, ground_truth, opts), limit)
+        except CheckTimeout:
+            return VerifierResult(0.0, False, status=VerifyStatus.TIMEOUT, reason=f"check exceeded {limit:g} s")
+        except WorkerCrashed as e:
+            return VerifierResult(0.0, False, status=VerifyStatus.ERROR, reason=str(e)[:300])
+        if label_or_none is None:
+            reason = "no answer extracted" if gold_ok else "no answer extracted; gold did not parse either"
+            return VerifierResult(0.0, False, status=VerifyStatus.NO_ANSWER, reason=reason)
+        if not gold_ok:
+            return VerifierResult(0.0, False, extracted, VerifyStatus.ERROR, "gold answer did not parse")
+        return VerifierResult(float(label_or_none), bool(label_or_none), extracted=extracted)
+
+
+register_verifier("math")(MathVerifier())
