@@ -11,7 +11,9 @@ import typer
 
 from rlvr.errors import RlvrUserError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Reinforcement learning with verifiable rewards on Ray.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Reinforcement learning with verifiable rewards on Ray."
+)
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the resolved configuration.")
 deploy_app = typer.Typer(no_args_is_help=True, help="Kubernetes (KubeRay) deployment.")
 model_app = typer.Typer(no_args_is_help=True, help="Build models.")
@@ -62,7 +64,9 @@ def verify(
     overrides: list[str] = OVERRIDES,
     gold: str = typer.Option(..., "--gold", help="ground-truth answer"),
     response: str = typer.Option(..., "--response", help="model response text"),
-    verifier: str | None = typer.Option(None, "--verifier", help="which selected verifier (default: the first)"),
+    verifier: str | None = typer.Option(
+        None, "--verifier", help="which selected verifier (default: the first)"
+    ),
 ) -> None:
     """Check one answer; prints the result as one JSON line (exit 0 whether right or wrong)."""
     from rlvr.config import load_config
@@ -71,7 +75,9 @@ def verify(
     cfg = load_config(_ovs(overrides))
     name = verifier or next(iter(cfg.verifiers.specs))
     if name not in cfg.verifiers.specs:
-        raise RlvrUserError(f"--verifier: '{name}' is not selected; selected: {', '.join(cfg.verifiers.specs)}")
+        raise RlvrUserError(
+            f"--verifier: '{name}' is not selected; selected: {', '.join(cfg.verifiers.specs)}"
+        )
     spec = cfg.verifiers.specs[name].model_dump()
     spec.pop("timeout_s", None)
     result = get(name).verify(response, gold, **spec)

@@ -9,8 +9,10 @@ persist the token: only the path of its 0600 file is returned.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from rlvr.config.schema import ClusterConfig
@@ -25,8 +27,11 @@ _SINGLE_HOST_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 def component_options(cfg: ClusterConfig, component: Component) -> dict[str, Any]:
     """Ray actor/task options that pin `component` to the nodes advertising its custom resources."""
-    resources = {"generator": cfg.generator_resources, "learner": cfg.learner_resources,
-                 "verifier": cfg.verifier_resources}[component]
+    resources = {
+        "generator": cfg.generator_resources,
+        "learner": cfg.learner_resources,
+        "verifier": cfg.verifier_resources,
+    }[component]
     return {"resources": dict(resources)} if resources else {}
 
 
@@ -35,6 +40,22 @@ def serve_http_options(cfg: ClusterConfig, http: bool) -> dict[str, Any]:
     if not http:
         return {"location": "NoServer"}
     return {"host": cfg.host, "port": 0 if cfg.host in LOOPBACK else 8000, "location": "HeadOnly"}
+
+
+@contextlib.contextmanager
+def _loopback_node_ip(active: bool) -> Iterator[None]:
+    """Keep Ray from swapping a loopback node IP for the routable one (it would then bind beyond lo)."""
+    if not active:
+        yield
+        return
+    from ray._private import ray_constants
+
+    os.environ[_SINGLE_HOST_ENV] = "0"  # read by every Ray process this driver spawns
+    saved, ray_constants.ENABLE_RAY_CLUSTER = ray_constants.ENABLE_RAY_CLUSTER, False  # parsed at import
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
 
 
 def _ships_code(cfg: ClusterConfig) -> bool:
@@ -54,14 +75,15 @@ def _connect_existing(cfg: ClusterConfig) -> dict[str, Any]:
         from rlvr.deploy.runtime_env import code_runtime_env
 
         runtime_env = code_runtime_env(cfg.runtime_env)
-    ray.init(address=cfg.address, namespace=cfg.namespace, runtime_env=runtime_env or None)
+    host = (cfg.address or "").removeprefix("ray://").rsplit(":", 1)[0].strip("[]")
+    with _loopback_node_ip(host in LOOPBACK):
+        ray.init(address=cfg.address, namespace=cfg.namespace, runtime_env=runtime_env or None)
     msg = f"connected to the Ray cluster at {cfg.address}"
     return {"address": cfg.address, "started": False, "dashboard": None, "message": msg}
 
 
 def _start_local(cfg: ClusterConfig) -> dict[str, Any]:
     import ray
-    from ray._private import ray_constants
 
     token_file = None
     if cfg.auth == "token":
@@ -73,25 +95,36 @@ def _start_local(cfg: ClusterConfig) -> dict[str, Any]:
         apply_env({"RAY_AUTH_MODE": "disabled"})
     local_only = cfg.host in LOOPBACK
     kwargs: dict[str, Any] = {}
-    patched = ray_constants.ENABLE_RAY_CLUSTER
     if local_only:
-        os.environ[_SINGLE_HOST_ENV] = "0"  # read by every Ray process this driver spawns
-        ray_constants.ENABLE_RAY_CLUSTER = False  # already imported here: set the parsed value too
         kwargs["_node_ip_address"] = "127.0.0.1"
     elif cfg.host not in ("0.0.0.0", "::"):
         kwargs["_node_ip_address"] = cfg.host
-    try:
-        ctx = ray.init(num_cpus=cfg.num_cpus, namespace=cfg.namespace, include_dashboard=cfg.dashboard,
-                       dashboard_host=cfg.host, dashboard_port=0, runtime_env=cfg.runtime_env or None, **kwargs)
-    finally:
-        ray_constants.ENABLE_RAY_CLUSTER = patched
+    with _loopback_node_ip(local_only):
+        ctx = ray.init(
+            address="local",
+            num_cpus=cfg.num_cpus,  # type: ignore[arg-type]
+            namespace=cfg.namespace,
+            include_dashboard=cfg.dashboard,
+            dashboard_host=cfg.host,
+            dashboard_port=0,
+            runtime_env=cfg.runtime_env or None,
+            **kwargs,
+        )
+    address_info: dict[str, Any] = getattr(ctx, "address_info", {})
     dashboard = f"http://{ctx.dashboard_url}" if cfg.dashboard and ctx.dashboard_url else None
     scope = "local-only (loopback)" if local_only else f"reachable on {cfg.host}"
     auth = f"token auth on, token file {token_file}" if token_file else "token auth OFF"
     where = f"dashboard {dashboard}" if dashboard else "dashboard off"
     msg = f"started a local Ray cluster, {scope}; {where}; {auth}"
-    return {"address": ctx.address_info.get("gcs_address"), "started": True, "dashboard": dashboard,
-            "token_file": str(token_file) if token_file else None, "local_only": local_only, "message": msg}
+    return {
+        "address": address_info.get("gcs_address"),
+        "started": True,
+        "dashboard": dashboard,
+        "token_file": str(token_file) if token_file else None,
+        "local_only": local_only,
+        "session_dir": address_info.get("session_dir"),
+        "message": msg,
+    }
 
 
 def connect(cfg: ClusterConfig) -> dict[str, Any]:
@@ -100,8 +133,12 @@ def connect(cfg: ClusterConfig) -> dict[str, Any]:
 
     if ray.is_initialized():
         address = ray.get_runtime_context().gcs_address
-        return {"address": address, "started": False, "dashboard": None,
-                "message": f"using the Ray cluster this process is already connected to ({address})"}
+        return {
+            "address": address,
+            "started": False,
+            "dashboard": None,
+            "message": f"using the Ray cluster this process is already connected to ({address})",
+        }
     return _connect_existing(cfg) if cfg.address else _start_local(cfg)
 
 

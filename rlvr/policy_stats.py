@@ -111,7 +111,7 @@ class _FusedHeadStats(torch.autograd.Function):
             if grad_h is not None:
                 grad_h[s:e] = (gz_c @ weight).to(hidden.dtype)
             if grad_w is not None:
-                grad_w.addmm_(gz_c.t().to(dt), hidden[s:e].to(dt))
+                grad_w.addmm_(gz.t(), hidden[s:e].to(dt))
             if grad_b is not None:
                 grad_b += gz.sum(0)
             del gz, gz_c, p

@@ -53,13 +53,17 @@ class VerifierActor:
         self.verifiers = cloudpickle.loads(pickled)
         self.specs = specs
         custom = {n: v for n, v in self.verifiers.items() if not getattr(v, "self_guarded", False)}
-        self.generic = GuardedWorker(init_ops=[("set_verifiers", cloudpickle.dumps(custom))]) if custom else None
+        self.generic = (
+            GuardedWorker(init_ops=[("set_verifiers", cloudpickle.dumps(custom))]) if custom else None
+        )
 
     def _one(self, name: str, response: str, gold: str, metadata: dict[str, Any]) -> VerifierResult:
         from rlvr.verifiers.guard import CheckTimeout, WorkerCrashed
 
         if name not in self.verifiers:
-            return VerifierResult(0.0, False, status=VerifyStatus.ERROR, reason=f"verifier '{name}' is not in this pool")
+            return VerifierResult(
+                0.0, False, status=VerifyStatus.ERROR, reason=f"verifier '{name}' is not in this pool"
+            )
         spec = dict(self.specs.get(name, {}))
         timeout_s = float(spec.pop("timeout_s", 5.0))
         kwargs = {**spec, **(metadata or {})}
@@ -72,9 +76,13 @@ class VerifierActor:
             assert self.generic is not None
             return self.generic.call("verify", (name, response, gold, kwargs), timeout_s)
         except CheckTimeout:
-            return VerifierResult(0.0, False, status=VerifyStatus.TIMEOUT, reason=f"check exceeded {timeout_s:g} s")
+            return VerifierResult(
+                0.0, False, status=VerifyStatus.TIMEOUT, reason=f"check exceeded {timeout_s:g} s"
+            )
         except (WorkerCrashed, Exception) as e:  # noqa: BLE001 - a verifier bug is a per-item error
-            return VerifierResult(0.0, False, status=VerifyStatus.ERROR, reason=f"{type(e).__name__}: {e}"[:300])
+            return VerifierResult(
+                0.0, False, status=VerifyStatus.ERROR, reason=f"{type(e).__name__}: {e}"[:300]
+            )
 
     def verify_many(self, items: list[Item]) -> list[tuple[VerifierResult, float]]:
         out = []
@@ -130,34 +138,51 @@ class VerifierPool:
         results: list[VerifierResult | None] = [None] * len(items)
         pending = {i: chunk for i, chunk in enumerate(chunks) if chunk}
         for attempt in range(2):
-            refs = {i: self.actors[i].verify_many.remote([items[j] for j in chunk]) for i, chunk in pending.items()}
+            refs = {
+                i: self.actors[i].verify_many.remote([items[j] for j in chunk])
+                for i, chunk in pending.items()
+            }
             failed: dict[int, list[int]] = {}
             deadline = time.monotonic() + self.request_timeout_s
             for i, ref in refs.items():
                 try:
                     answers = ray.get(ref, timeout=max(0.1, deadline - time.monotonic()))
-                except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError, ray.exceptions.RayTaskError) as e:
+                except (
+                    ray.exceptions.RayActorError,
+                    ray.exceptions.GetTimeoutError,
+                    ray.exceptions.RayTaskError,
+                ) as e:
                     self._replace(i)
                     if attempt == 0 and not isinstance(e, ray.exceptions.GetTimeoutError):
                         failed[i] = pending[i]  # actor died: retry once on its replacement
                     else:
-                        status = VerifyStatus.TIMEOUT if isinstance(e, ray.exceptions.GetTimeoutError) else VerifyStatus.ERROR
+                        status = (
+                            VerifyStatus.TIMEOUT
+                            if isinstance(e, ray.exceptions.GetTimeoutError)
+                            else VerifyStatus.ERROR
+                        )
                         for j in pending[i]:
-                            results[j] = VerifierResult(0.0, False, status=status, reason=f"request failed: {type(e).__name__}")
+                            results[j] = VerifierResult(
+                                0.0, False, status=status, reason=f"request failed: {type(e).__name__}"
+                            )
                             self._count(items[j][0], results[j], 0.0)
                     continue
-                for j, (result, latency) in zip(pending[i], answers):
+                for j, (result, latency) in zip(pending[i], answers, strict=False):
                     results[j] = result
                     self._count(items[j][0], result, latency)
             if not failed:
                 break
             pending = failed
-        final = [r or VerifierResult(0.0, False, status=VerifyStatus.ERROR, reason="unanswered") for r in results]
+        final = [
+            r or VerifierResult(0.0, False, status=VerifyStatus.ERROR, reason="unanswered") for r in results
+        ]
         return final
 
     def _count(self, name: str, result: VerifierResult, latency: float) -> None:
         c = self._counts[name]
-        key = {"ok": "ok", "no_answer": "no_answer", "timeout": "timeouts", "error": "errors"}[result.status.value]
+        key = {"ok": "ok", "no_answer": "no_answer", "timeout": "timeouts", "error": "errors"}[
+            result.status.value
+        ]
         c[key] += 1
         c["count"] += 1
         c["latency_s"] += latency

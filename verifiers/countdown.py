@@ -13,9 +13,10 @@ from collections import Counter
 from fractions import Fraction
 from typing import Any
 
-from rlvr.types import VerifierResult, VerifyStatus
 from rlvr.verifiers.base import register_verifier
 from rlvr.verifiers.safe_arith import UnsafeExpression, evaluate
+
+from rlvr.types import VerifierResult, VerifyStatus
 
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 
@@ -48,7 +49,9 @@ class CountdownVerifier:
         self, response: str, ground_truth: str, *, numbers: Any = None, **_metadata: Any
     ) -> VerifierResult:
         if numbers is None:
-            return VerifierResult(0.0, False, status=VerifyStatus.ERROR, reason="metadata 'numbers' is missing")
+            return VerifierResult(
+                0.0, False, status=VerifyStatus.ERROR, reason="metadata 'numbers' is missing"
+            )
         try:
             target = Fraction(str(ground_truth).strip())
             allowed = Counter(Fraction(int(n)) for n in numbers)
@@ -56,7 +59,9 @@ class CountdownVerifier:
             return VerifierResult(0.0, False, status=VerifyStatus.ERROR, reason="bad target or numbers")
         raw = extract_expression(response)
         if not raw:
-            return VerifierResult(0.0, False, status=VerifyStatus.NO_ANSWER, reason="no <answer> or \\boxed{}")
+            return VerifierResult(
+                0.0, False, status=VerifyStatus.NO_ANSWER, reason="no <answer> or \\boxed{}"
+            )
         expr = _normalise(raw)
         try:
             value, used = evaluate(expr)
@@ -66,7 +71,9 @@ class CountdownVerifier:
             return VerifierResult(0.0, False, extracted=expr[:200], reason=f"rejected: {e}")
         over = Counter(used) - allowed
         if over:
-            return VerifierResult(0.0, False, extracted=expr[:200], reason=f"numbers not available: {sorted(map(str, over))}")
+            return VerifierResult(
+                0.0, False, extracted=expr[:200], reason=f"numbers not available: {sorted(map(str, over))}"
+            )
         correct = value == target
         return VerifierResult(float(correct), correct, extracted=expr[:200], reason=f"value {value}")
 

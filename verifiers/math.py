@@ -13,12 +13,13 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from rlvr.errors import RlvrUserError
-from rlvr.types import VerifierResult, VerifyStatus
 from rlvr.verifiers.base import register_verifier
 from rlvr.verifiers.guard import CheckTimeout, GuardedWorker, WorkerCrashed
 from rlvr.verifiers.math_fastpath import fast_label
 from rlvr.verifiers.math_ops import EXTRACTIONS, MATCH_TYPES, MathOptions
+
+from rlvr.errors import RlvrUserError
+from rlvr.types import VerifierResult, VerifyStatus
 
 DEFAULT_TIMEOUT_S = 5.0
 
@@ -31,11 +32,15 @@ def make_options(
     allow_set_relation_comp: bool = False,
 ) -> MathOptions:
     if extraction not in EXTRACTIONS:
-        raise RlvrUserError(f"verifiers.specs.math.extraction: '{extraction}' is not one of {', '.join(EXTRACTIONS)}")
+        raise RlvrUserError(
+            f"verifiers.specs.math.extraction: '{extraction}' is not one of {', '.join(EXTRACTIONS)}"
+        )
     kinds = (match_types,) if isinstance(match_types, str) else tuple(match_types)
     bad = [k for k in kinds if k not in MATCH_TYPES]
     if bad or not kinds:
-        raise RlvrUserError(f"verifiers.specs.math.match_types: {kinds} must be a non-empty subset of {MATCH_TYPES}")
+        raise RlvrUserError(
+            f"verifiers.specs.math.match_types: {kinds} must be a non-empty subset of {MATCH_TYPES}"
+        )
     if not isinstance(precision, int) or precision < 0:
         raise RlvrUserError(f"verifiers.specs.math.precision: {precision!r} must be a non-negative integer")
     return MathOptions(extraction, kinds, precision, bool(strict), bool(allow_set_relation_comp))
@@ -52,7 +57,7 @@ class MathVerifier:
         self._init_state()
 
     def _init_state(self) -> None:
-        self._worker = GuardedWorker()
+        self._worker = GuardedWorker(init_ops=[("math_warm", None)])
         self._gold: OrderedDict[tuple[str, MathOptions], tuple[int | None, bool]] = OrderedDict()
         self._lock = threading.Lock()
         self.fast_hits = 0
@@ -97,7 +102,9 @@ class MathVerifier:
         opts = make_options(extraction, match_types, precision, strict, allow_set_relation_comp)
         limit = self.timeout_s if timeout_s is None else float(timeout_s)
         if not isinstance(response, str) or not isinstance(ground_truth, str):
-            return VerifierResult(0.0, False, status=VerifyStatus.ERROR, reason="response and gold must be strings")
+            return VerifierResult(
+                0.0, False, status=VerifyStatus.ERROR, reason="response and gold must be strings"
+            )
         try:
             if fast_path:
                 sig = self._gold_signature(ground_truth, opts, limit)
@@ -106,9 +113,13 @@ class MathVerifier:
                     self.fast_hits += 1
                     label, extracted = fast
                     return VerifierResult(float(label), label, extracted=extracted, reason="fast path")
-            label_or_none, extracted, gold_ok = self._worker.call("math_check", (response, ground_truth, opts), limit)
+            label_or_none, extracted, gold_ok = self._worker.call(
+                "math_check", (response, ground_truth, opts), limit
+            )
         except CheckTimeout:
-            return VerifierResult(0.0, False, status=VerifyStatus.TIMEOUT, reason=f"check exceeded {limit:g} s")
+            return VerifierResult(
+                0.0, False, status=VerifyStatus.TIMEOUT, reason=f"check exceeded {limit:g} s"
+            )
         except WorkerCrashed as e:
             return VerifierResult(0.0, False, status=VerifyStatus.ERROR, reason=str(e)[:300])
         if label_or_none is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from rlvr.verifiers.math_ops import MathOptions
+from rlvr.verifiers.math_ops import MathOptions, bare_gold
 
 _INT = re.compile(r"-?(?:0|[1-9]\d{0,14})")
 _FINAL = re.compile(r"final answer", re.IGNORECASE)
@@ -52,6 +52,6 @@ def fast_label(
     content = content.strip()
     if gold_int is not None and _INT.fullmatch(content):
         return int(content) == gold_int, content
-    if boxed_gold_ok and content == gold.strip():
+    if boxed_gold_ok and content == bare_gold(gold):
         return True, content
     return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -49,17 +50,23 @@ def extraction_config(opts: MathOptions) -> list[Any]:
 
 
 # Plain-text scientific notation: math_verify's number regex stops at the "e", reading 1.2e3 as 1.2.
-_SCI = re.compile(r"(?<![\w.\\])(\d+(?:\.\d+)?)[eE]([+-]?\d{1,4})(?![\w.])")
+# It is rewritten as the plain decimal it denotes (exponents up to 30, so the text stays small).
+_SCI = re.compile(r"(?<![\w.\\])(\d+(?:\.\d+)?)[eE]([+-]?\d{1,2})(?!\w|\.\d)")
 _MATH_ENV = re.compile(r"\$|\\\[|\\\(|\\boxed|\\begin")
 
 
+def _expand(m: re.Match[str]) -> str:
+    if abs(int(m.group(2))) > 30:
+        return m.group(0)
+    return format(Decimal(f"{m.group(1)}e{m.group(2)}").normalize(), "f")
+
+
 def normalise(text: str) -> str:
-    return _SCI.sub(r"\1*10^(\2)", text)
+    return _SCI.sub(_expand, text)
 
 
 def _parse(text: str, opts: MathOptions) -> list[Any]:
     from math_verify import parse
-
     from rlvr.verifiers.math_compat import apply
 
     apply()
@@ -123,13 +130,21 @@ def gold_signature(gold: str, opts: MathOptions) -> tuple[int | None, bool]:
 
     parsed = parse_gold(gold, opts)
     int_value = None
-    stripped = gold.strip()
+    stripped = bare_gold(gold)
     if parsed and isinstance(parsed[0], sympy.Integer) and _is_small_int(stripped):
         if int(parsed[0]) == int(stripped):
             int_value = int(stripped)
     boxed = _parse("\\boxed{" + stripped + "}", opts)
     self_ok = bool(boxed) and isinstance(boxed[0], sympy.Basic) and _verify(parsed, boxed, opts)
     return int_value, self_ok
+
+
+def bare_gold(gold: str) -> str:
+    """The gold without surrounding whitespace and one pair of `$` delimiters."""
+    text = gold.strip()
+    if len(text) > 2 and text[0] == "$" and text[-1] == "$" and "$" not in text[1:-1]:
+        text = text[1:-1].strip()
+    return text
 
 
 def _is_small_int(text: str) -> bool:

@@ -38,9 +38,18 @@ def _path_shorthand(overrides: list[str]) -> list[str]:
         target = {"model": "model.path", "data": "data.source"}.get(key)
         if eq and target and value not in group_options(key) and any(c in value for c in "/:.\\"):
             out.append(f"{target}={value}")
+        elif eq and key == "algorithms" and value not in group_options(key) and _registered_algorithm(value):
+            # A strategy registered from Python (or a plugin) without a preset YAML: its own defaults.
+            out += ["~algorithms", f"algorithm.name={value}"]
         else:
             out.append(ov)
     return out
+
+
+def _registered_algorithm(name: str) -> bool:
+    from rlvr.algorithms import ALGORITHMS
+
+    return name in ALGORITHMS
 
 
 def _compose(overrides: list[str]) -> dict[str, Any]:

@@ -38,11 +38,15 @@ class ModelConfig(_Strict):
 
 
 class DataConfig(_Strict):
-    source: str = Field("procedural:arith", description="procedural:<task>, a .json/.jsonl/.parquet path, or a hub name")
+    source: str = Field(
+        "procedural:arith", description="procedural:<task>, a .json/.jsonl/.parquet path, or a hub name"
+    )
     split: str = "train"
     question_key: str = "problem"
     answer_key: str = "answer"
-    data_source_key: str | None = Field(None, description="row field naming the verifier; None = default verifier")
+    data_source_key: str | None = Field(
+        None, description="row field naming the verifier; None = default verifier"
+    )
     default_data_source: str = "math"
     prompt_template: str = "{question}"
     chat_template: bool = False
@@ -71,7 +75,9 @@ class GeneratorConfig(_Strict):
     engine_kwargs: dict[str, Any] = {}
     startup_timeout_s: float = Field(180.0, gt=0)
     request_timeout_s: float = Field(120.0, gt=0)
-    http: bool = Field(False, description="expose Serve's HTTP proxy (off: generators are called via handles)")
+    http: bool = Field(
+        False, description="expose Serve's HTTP proxy (off: generators are called via handles)"
+    )
 
 
 class VerifierSpec(_Strict):
@@ -146,7 +152,9 @@ class ClusterConfig(_Strict):
     verifier_resources: dict[str, float] = {}
     runtime_env: dict[str, Any] = {}
     namespace: str = "rlvr"
-    ship_code: bool | None = Field(None, description="upload rlvr via runtime_env py_modules; None = for remote addresses")
+    ship_code: bool | None = Field(
+        None, description="upload rlvr via runtime_env py_modules; None = for remote addresses"
+    )
 
 
 class LoggingConfig(_Strict):
@@ -172,7 +180,9 @@ class DeployConfig(_Strict):
     pvc_size_gib: int = Field(0, ge=0, description="0 = no PVC for checkpoints")
     expose_dashboard: bool = False
     run_as_user: int = Field(1000, ge=0)
-    auth_secret: str | None = Field(None, description="Secret with key auth_token (you create it); None = <name>-ray-auth")
+    auth_secret: str | None = Field(
+        None, description="Secret with key auth_token (you create it); None = <name>-ray-auth"
+    )
     ray_version: str = "2.60.0"
     pvc_access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = "ReadWriteOnce"
     storage_class: str | None = None

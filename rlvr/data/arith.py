@@ -14,7 +14,9 @@ from rlvr.types import Prompt
 OPS = ("+", "-", "*")
 
 
-def make_problem(rng: random.Random, max_operand: int = 9, min_ops: int = 1, max_ops: int = 2) -> tuple[str, int]:
+def make_problem(
+    rng: random.Random, max_operand: int = 9, min_ops: int = 1, max_ops: int = 2
+) -> tuple[str, int]:
     """One expression over small non-negative integers, with Python's precedence rules."""
     n_ops = rng.randint(min_ops, max_ops)
     parts = [str(rng.randint(0, max_operand))]
@@ -25,9 +27,7 @@ def make_problem(rng: random.Random, max_operand: int = 9, min_ops: int = 1, max
     return expr + "=", int(eval(expr, {"__builtins__": {}}))  # noqa: S307 - digits and + - * only
 
 
-def generate(
-    n: int, seed: int = 0, max_operand: int = 9, min_ops: int = 1, max_ops: int = 2
-) -> list[Prompt]:
+def generate(n: int, seed: int = 0, max_operand: int = 9, min_ops: int = 1, max_ops: int = 2) -> list[Prompt]:
     """`n` problems; the same seed always gives the same problems (and prompt ids)."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")

@@ -36,7 +36,12 @@ def _expressions(nums: list[int]) -> dict[Fraction, set[str]]:
                 right = tuple(items[i] for i in idx if not mask >> i & 1)
                 for lv, ls in rec(left).items():
                     for rv, rs in rec(right).items():
-                        for op, val in (("+", lv + rv), ("-", lv - rv), ("*", lv * rv), ("/", lv / rv if rv else None)):
+                        for op, val in (
+                            ("+", lv + rv),
+                            ("-", lv - rv),
+                            ("*", lv * rv),
+                            ("/", lv / rv if rv else None),
+                        ):
                             if val is None:
                                 continue
                             bucket = out.setdefault(val, set())

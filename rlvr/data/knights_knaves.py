@@ -41,7 +41,12 @@ def render(stmt: Stmt, names: list[str]) -> str:
     if op == "not":
         return f"it is not the case that {render(stmt[1], names)}"
     a, b = render(stmt[1], names), render(stmt[2], names)
-    return {"and": f"{a} and {b}", "or": f"{a} or {b}", "iff": f"{a} if and only if {b}", "if": f"if {a} then {b}"}[op]
+    return {
+        "and": f"{a} and {b}",
+        "or": f"{a} or {b}",
+        "iff": f"{a} if and only if {b}",
+        "if": f"if {a} then {b}",
+    }[op]
 
 
 def _random_statement(rng: random.Random, k: int, speaker: int) -> Stmt:
@@ -66,7 +71,7 @@ def solutions(statements: list[Stmt], k: int) -> list[tuple[bool, ...]]:
 
 
 def canonical(names: list[str], roles: tuple[bool, ...] | list[bool]) -> str:
-    return ",".join(f"{n}={'knight' if r else 'knave'}" for n, r in zip(names, roles))
+    return ",".join(f"{n}={'knight' if r else 'knave'}" for n, r in zip(names, roles, strict=False))
 
 
 def _one(rng: random.Random, k: int) -> tuple[list[str], list[Stmt], tuple[bool, ...]]:
@@ -108,5 +113,7 @@ def load_parquet(path: str | Path) -> list[Prompt]:
         roles = [bool(r) for r in row.solution]
         meta = {"names": names, "num_people": len(names), "source_index": int(getattr(row, "index", -1))}
         text = f"{row.quiz}\n{INSTRUCTION}"
-        out.append(Prompt(text=text, ground_truth=canonical(names, roles), data_source="logic", metadata=meta))
+        out.append(
+            Prompt(text=text, ground_truth=canonical(names, roles), data_source="logic", metadata=meta)
+        )
     return out

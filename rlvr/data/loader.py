@@ -65,7 +65,9 @@ def _row_to_prompt(row: dict[str, Any], cfg: DataConfig, index: int) -> Prompt:
     for field in (cfg.question_key, cfg.answer_key):
         if field not in row:
             key = "data.question_key" if field == cfg.question_key else "data.answer_key"
-            raise RlvrUserError(f"{key}: row {index} has no field '{field}'; fields: {', '.join(sorted(row))}")
+            raise RlvrUserError(
+                f"{key}: row {index} has no field '{field}'; fields: {', '.join(sorted(row))}"
+            )
     source = cfg.default_data_source
     if cfg.data_source_key:
         if cfg.data_source_key not in row:
@@ -74,4 +76,9 @@ def _row_to_prompt(row: dict[str, Any], cfg: DataConfig, index: int) -> Prompt:
             )
         source = str(row[cfg.data_source_key])
     meta = {k: v for k, v in row.items() if k not in (cfg.question_key, cfg.answer_key)}
-    return Prompt(text=str(row[cfg.question_key]), ground_truth=str(row[cfg.answer_key]), data_source=source, metadata=meta)
+    return Prompt(
+        text=str(row[cfg.question_key]),
+        ground_truth=str(row[cfg.answer_key]),
+        data_source=source,
+        metadata=meta,
+    )

@@ -14,7 +14,9 @@ import tempfile
 from pathlib import Path
 
 TOKEN_FILE = "auth_token"
-_BEARER = re.compile(r"(?i)(bearer\s+|x-ray-authorization:\s*|ray-authentication-token=)[A-Za-z0-9._~+/=-]{8,}")
+_BEARER = re.compile(
+    r"(?i)(bearer\s+|x-ray-authorization:\s*|ray-authentication-token=)[A-Za-z0-9._~+/=-]{8,}"
+)
 
 
 def new_token_file(parent: str | Path | None = None) -> Path:
@@ -37,7 +39,7 @@ def apply_env(env: dict[str, str]) -> None:
     """Set `env` in this process and make Ray's cached config and token loader see it."""
     os.environ.update(env)
     try:  # Ray caches the auth mode and the token at first use; refresh both.
-        from ray._raylet import AuthenticationTokenLoader, Config
+        from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
 
         Config.initialize("")
         AuthenticationTokenLoader.instance().reset_cache()

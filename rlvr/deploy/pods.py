@@ -17,8 +17,12 @@ LABEL = "rlvr.io"
 
 
 def labels(d: DeployConfig, cluster: str, role: str) -> dict[str, str]:
-    return {"app.kubernetes.io/name": "rlvr", "app.kubernetes.io/instance": d.name,
-            f"{LABEL}/cluster": cluster, f"{LABEL}/role": role}
+    return {
+        "app.kubernetes.io/name": "rlvr",
+        "app.kubernetes.io/instance": d.name,
+        f"{LABEL}/cluster": cluster,
+        f"{LABEL}/role": role,
+    }
 
 
 def secret_name(d: DeployConfig) -> str:
@@ -32,13 +36,23 @@ def auth_env(d: DeployConfig) -> list[dict[str, Any]]:
 
 
 def container_security(d: DeployConfig) -> dict[str, Any]:
-    return {"runAsNonRoot": True, "runAsUser": d.run_as_user, "runAsGroup": d.run_as_user,
-            "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": d.run_as_user,
+        "runAsGroup": d.run_as_user,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
 
 
 def pod_security(d: DeployConfig) -> dict[str, Any]:
-    return {"runAsNonRoot": True, "runAsUser": d.run_as_user, "runAsGroup": d.run_as_user,
-            "fsGroup": d.run_as_user, "seccompProfile": {"type": "RuntimeDefault"}}
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": d.run_as_user,
+        "runAsGroup": d.run_as_user,
+        "fsGroup": d.run_as_user,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
 
 
 def _resources(cpus: int, memory_gib: int, gpus: int) -> dict[str, Any]:
@@ -47,10 +61,22 @@ def _resources(cpus: int, memory_gib: int, gpus: int) -> dict[str, Any]:
     return {"requests": dict(amount), "limits": limits}
 
 
-def pod_template(d: DeployConfig, *, cluster: str, role: str, container: str, cpus: int, gpus: int,
-                 configmap: str, pvc: str | None, head: bool) -> dict[str, Any]:
-    mounts = [{"name": "dshm", "mountPath": "/dev/shm"},
-              {"name": "rlvr-config", "mountPath": CONFIG_DIR, "readOnly": True}]
+def pod_template(
+    d: DeployConfig,
+    *,
+    cluster: str,
+    role: str,
+    container: str,
+    cpus: int,
+    gpus: int,
+    configmap: str,
+    pvc: str | None,
+    head: bool,
+) -> dict[str, Any]:
+    mounts = [
+        {"name": "dshm", "mountPath": "/dev/shm"},
+        {"name": "rlvr-config", "mountPath": CONFIG_DIR, "readOnly": True},
+    ]
     volumes: list[dict[str, Any]] = [
         {"name": "dshm", "emptyDir": {"medium": "Memory"}},
         {"name": "rlvr-config", "configMap": {"name": configmap}},
@@ -68,16 +94,27 @@ def pod_template(d: DeployConfig, *, cluster: str, role: str, container: str, cp
         "env": [{"name": "RAY_DEDUP_LOGS", "value": "0"}],
     }
     if head:
-        spec["ports"] = [{"containerPort": 6379, "name": "gcs-server"},
-                         {"containerPort": 8265, "name": "dashboard"},
-                         {"containerPort": 10001, "name": "client"}]
-    return {"metadata": {"labels": labels(d, cluster, role)},
-            "spec": {"securityContext": pod_security(d), "containers": [spec], "volumes": volumes}}
+        spec["ports"] = [
+            {"containerPort": 6379, "name": "gcs-server"},
+            {"containerPort": 8265, "name": "dashboard"},
+            {"containerPort": 10001, "name": "client"},
+        ]
+    return {
+        "metadata": {"labels": labels(d, cluster, role)},
+        "spec": {"securityContext": pod_security(d), "containers": [spec], "volumes": volumes},
+    }
 
 
 def submitter_template(d: DeployConfig, cluster: str) -> dict[str, Any]:
     """The pod that runs `ray job submit`; KubeRay fills in its command."""
-    c = {"name": "ray-job-submitter", "image": d.image, "env": auth_env(d),
-         "resources": _resources(1, 1, 0), "securityContext": container_security(d)}
-    return {"metadata": {"labels": labels(d, cluster, "submitter")},
-            "spec": {"restartPolicy": "Never", "securityContext": pod_security(d), "containers": [c]}}
+    c = {
+        "name": "ray-job-submitter",
+        "image": d.image,
+        "env": auth_env(d),
+        "resources": _resources(1, 1, 0),
+        "securityContext": container_security(d),
+    }
+    return {
+        "metadata": {"labels": labels(d, cluster, "submitter")},
+        "spec": {"restartPolicy": "Never", "securityContext": pod_security(d), "containers": [c]},
+    }

@@ -22,8 +22,10 @@ from rlvr.errors import RlvrUserError
 GPU_NODE, CPU_NODE = "rlvr_gpu_node", "rlvr_cpu_node"
 OPTIONAL_FILES = {"pvc.yaml", "dashboard-service.yaml"}
 CAPACITY = "1000"  # a node advertises plenty of its marker resource; actors each ask for 1
-EXPOSE_WARNING = ("deploy.expose_dashboard=true: the Ray dashboard gets a LoadBalancer Service reachable "
-                  "from outside the cluster; anyone who reaches it and holds the token can run code")
+EXPOSE_WARNING = (
+    "deploy.expose_dashboard=true: the Ray dashboard gets a LoadBalancer Service reachable "
+    "from outside the cluster; anyone who reaches it and holds the token can run code"
+)
 
 
 def job_overrides(cfg: RlvrConfig, overrides: list[str]) -> list[str]:
@@ -51,11 +53,22 @@ def _cluster_spec(cfg: RlvrConfig, cluster: str, configmap: str, pvc: str | None
     head = {
         "serviceType": "ClusterIP",
         "rayStartParams": {"num-cpus": "0", "dashboard-host": "0.0.0.0"},
-        "template": pod_template(d, cluster=cluster, role="head", container="ray-head", cpus=d.head_cpus,
-                                 gpus=0, configmap=configmap, pvc=pvc, head=True),
+        "template": pod_template(
+            d,
+            cluster=cluster,
+            role="head",
+            container="ray-head",
+            cpus=d.head_cpus,
+            gpus=0,
+            configmap=configmap,
+            pvc=pvc,
+            head=True,
+        ),
     }
     groups = []
-    gpu_parts = [p for p in ("generator", "learner") if d.gpu_workers] + ([] if d.cpu_workers else ["verifier"])
+    gpu_parts = [p for p in ("generator", "learner") if d.gpu_workers] + (
+        [] if d.cpu_workers else ["verifier"]
+    )
     cpu_parts = ["verifier"] * bool(d.cpu_workers) + ([] if d.gpu_workers else ["generator", "learner"])
     for name, replicas, cpus, gpus, parts in (
         ("gpu", d.gpu_workers, d.cpus_per_gpu_worker, d.gpus_per_worker, gpu_parts),
@@ -63,16 +76,34 @@ def _cluster_spec(cfg: RlvrConfig, cluster: str, configmap: str, pvc: str | None
     ):
         if not replicas:
             continue
-        groups.append({
-            "groupName": f"{name}-workers",
-            "replicas": replicas, "minReplicas": replicas, "maxReplicas": replicas,
-            "rayStartParams": {},
-            "resources": _group_resources(cfg, parts),
-            "template": pod_template(d, cluster=cluster, role=f"{name}-worker", container="ray-worker",
-                                     cpus=cpus, gpus=gpus, configmap=configmap, pvc=shared_pvc, head=False),
-        })
-    return {"rayVersion": d.ray_version, "authOptions": {"mode": "token", "secretName": secret_name(d)},
-            "enableInTreeAutoscaling": False, "headGroupSpec": head, "workerGroupSpecs": groups}
+        groups.append(
+            {
+                "groupName": f"{name}-workers",
+                "replicas": replicas,
+                "minReplicas": replicas,
+                "maxReplicas": replicas,
+                "rayStartParams": {},
+                "resources": _group_resources(cfg, parts),
+                "template": pod_template(
+                    d,
+                    cluster=cluster,
+                    role=f"{name}-worker",
+                    container="ray-worker",
+                    cpus=cpus,
+                    gpus=gpus,
+                    configmap=configmap,
+                    pvc=shared_pvc,
+                    head=False,
+                ),
+            }
+        )
+    return {
+        "rayVersion": d.ray_version,
+        "authOptions": {"mode": "token", "secretName": secret_name(d)},
+        "enableInTreeAutoscaling": False,
+        "headGroupSpec": head,
+        "workerGroupSpecs": groups,
+    }
 
 
 def _meta(cfg: RlvrConfig, name: str, cluster: str, role: str) -> dict[str, Any]:
@@ -81,9 +112,16 @@ def _meta(cfg: RlvrConfig, name: str, cluster: str, role: str) -> dict[str, Any]
 
 def _dashboard_service(cfg: RlvrConfig, cluster: str) -> dict[str, Any]:
     selector = {"rlvr.io/cluster": cluster, "rlvr.io/role": "head"}
-    return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(cfg, f"{cluster}-dashboard", cluster, "dashboard"),
-            "spec": {"type": "LoadBalancer", "selector": selector,
-                     "ports": [{"name": "dashboard", "port": 8265, "targetPort": 8265, "protocol": "TCP"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(cfg, f"{cluster}-dashboard", cluster, "dashboard"),
+        "spec": {
+            "type": "LoadBalancer",
+            "selector": selector,
+            "ports": [{"name": "dashboard", "port": 8265, "targetPort": 8265, "protocol": "TCP"}],
+        },
+    }
 
 
 def render(cfg: RlvrConfig, overrides: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -92,40 +130,71 @@ def render(cfg: RlvrConfig, overrides: list[str]) -> dict[str, list[dict[str, An
 
     d = cfg.deploy
     if not d.gpu_workers and not d.cpu_workers:
-        raise RlvrUserError("deploy.gpu_workers and deploy.cpu_workers are both 0: no node would run the work")
+        raise RlvrUserError(
+            "deploy.gpu_workers and deploy.cpu_workers are both 0: no node would run the work"
+        )
     ovs = job_overrides(cfg, list(overrides))
     resolved = load_config(ovs)  # the exact config the job will run, placement included
     job, interactive = f"{d.name}-job", d.name
     configmap, pvc = f"{d.name}-config", (f"{d.name}-data" if d.pvc_size_gib else None)
     out: dict[str, list[dict[str, Any]]] = {}
-    out["configmap.yaml"] = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(cfg, configmap, d.name, "config"),
-                              "data": {"config.yaml": to_yaml(resolved), "overrides.txt": shlex.join(ovs) + "\n"}}]
+    out["configmap.yaml"] = [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta(cfg, configmap, d.name, "config"),
+            "data": {"config.yaml": to_yaml(resolved), "overrides.txt": shlex.join(ovs) + "\n"},
+        }
+    ]
     if pvc:
-        claim: dict[str, Any] = {"accessModes": [d.pvc_access_mode],
-                                 "resources": {"requests": {"storage": f"{d.pvc_size_gib}Gi"}}}
+        claim: dict[str, Any] = {
+            "accessModes": [d.pvc_access_mode],
+            "resources": {"requests": {"storage": f"{d.pvc_size_gib}Gi"}},
+        }
         if d.storage_class:
             claim["storageClassName"] = d.storage_class
-        out["pvc.yaml"] = [{"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                            "metadata": _meta(cfg, pvc, d.name, "data"), "spec": claim}]
-    out["rayjob.yaml"] = [{
-        "apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": _meta(cfg, job, job, "job"),
-        "spec": {"entrypoint": shlex.join(["rlvr", "run", *ovs]), "shutdownAfterJobFinishes": True,
-                 "ttlSecondsAfterFinished": 3600, "submissionMode": "K8sJobMode",
-                 "submitterPodTemplate": submitter_template(d, job),
-                 "rayClusterSpec": _cluster_spec(resolved, job, configmap, pvc)},
-    }]
-    out["raycluster.yaml"] = [{"apiVersion": "ray.io/v1", "kind": "RayCluster",
-                               "metadata": _meta(cfg, interactive, interactive, "cluster"),
-                               "spec": _cluster_spec(resolved, interactive, configmap, pvc)}]
+        out["pvc.yaml"] = [
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": _meta(cfg, pvc, d.name, "data"),
+                "spec": claim,
+            }
+        ]
+    out["rayjob.yaml"] = [
+        {
+            "apiVersion": "ray.io/v1",
+            "kind": "RayJob",
+            "metadata": _meta(cfg, job, job, "job"),
+            "spec": {
+                "entrypoint": shlex.join(["rlvr", "run", *ovs]),
+                "shutdownAfterJobFinishes": True,
+                "ttlSecondsAfterFinished": 3600,
+                "submissionMode": "K8sJobMode",
+                "submitterPodTemplate": submitter_template(d, job),
+                "rayClusterSpec": _cluster_spec(resolved, job, configmap, pvc),
+            },
+        }
+    ]
+    out["raycluster.yaml"] = [
+        {
+            "apiVersion": "ray.io/v1",
+            "kind": "RayCluster",
+            "metadata": _meta(cfg, interactive, interactive, "cluster"),
+            "spec": _cluster_spec(resolved, interactive, configmap, pvc),
+        }
+    ]
     if d.expose_dashboard:
         out["dashboard-service.yaml"] = [_dashboard_service(cfg, job), _dashboard_service(cfg, interactive)]
     return out
 
 
 def _header(cfg: RlvrConfig, overrides: list[str], fname: str) -> str:
-    lines = [f"# Rendered by: rlvr deploy render {shlex.join(overrides)}".rstrip(),
-             "# Re-render instead of editing. Token auth needs the Secret "
-             f"'{secret_name(cfg.deploy)}' (key auth_token); see deploy/README.md."]
+    lines = [
+        f"# Rendered by: rlvr deploy render {shlex.join(overrides)}".rstrip(),
+        "# Re-render instead of editing. Token auth needs the Secret "
+        f"'{secret_name(cfg.deploy)}' (key auth_token); see deploy/README.md.",
+    ]
     if cfg.deploy.expose_dashboard and fname == "dashboard-service.yaml":
         lines.insert(0, f"# WARNING: {EXPOSE_WARNING}")
     return "\n".join(lines) + "\n"
@@ -146,6 +215,8 @@ def render_to_dir(cfg: RlvrConfig, overrides: list[str], out: Path | str) -> lis
         if old.is_file() and old.read_text().startswith(("# Rendered by", "# WARNING")):
             old.unlink()
     apply = " ".join(f"-f {out / f}" for f in ("configmap.yaml", "pvc.yaml", "rayjob.yaml") if f in files)
-    lines.append(f"next: kubectl create secret generic {secret_name(cfg.deploy)} -n {cfg.deploy.namespace} "
-                 f"--from-literal=auth_token=\"$(openssl rand -hex 32)\" && kubectl apply {apply}")
+    lines.append(
+        f"next: kubectl create secret generic {secret_name(cfg.deploy)} -n {cfg.deploy.namespace} "
+        f'--from-literal=auth_token="$(openssl rand -hex 32)" && kubectl apply {apply}'
+    )
     return lines

@@ -12,8 +12,22 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-EXCLUDES = [".venv", "venv", ".git", "runs", "outputs", "__pycache__", "*.pyc", "*.egg-info", ".pytest_cache",
-            ".mypy_cache", ".ruff_cache", "*.safetensors", "*.bin", "*.pt"]
+EXCLUDES = [
+    ".venv",
+    "venv",
+    ".git",
+    "runs",
+    "outputs",
+    "__pycache__",
+    "*.pyc",
+    "*.egg-info",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    "*.safetensors",
+    "*.bin",
+    "*.pt",
+]
 
 
 def stage_package(dest: Path | None = None) -> Path:

@@ -29,7 +29,9 @@ APP_NAME = "rlvr-generator"
 
 @serve.deployment(max_ongoing_requests=8)
 class GeneratorDeployment:
-    def __init__(self, model_path: str, cfg: dict[str, Any], store_name: str, store_namespace: str | None) -> None:
+    def __init__(
+        self, model_path: str, cfg: dict[str, Any], store_name: str, store_namespace: str | None
+    ) -> None:
         from rlvr.generator.base import make_backend
 
         self.backend = make_backend(model_path, GeneratorConfig(**cfg))
@@ -39,7 +41,8 @@ class GeneratorDeployment:
             self._sync()
 
     def _sync(self) -> None:
-        if ray.get(self.store.version.remote(), timeout=60) <= self.backend.weight_version:
+        stored: Any = ray.get(self.store.version.remote(), timeout=60)
+        if int(stored) <= self.backend.weight_version:
             return
         latest = ray.get(self.store.latest.remote(), timeout=60)
         if latest is not None and latest[0] > self.backend.weight_version:
@@ -53,6 +56,12 @@ class GeneratorDeployment:
 
     def weight_version(self) -> int:
         return self.backend.weight_version
+
+    def pid(self) -> int:
+        """The replica's process id (operators and fault tests)."""
+        import os
+
+        return os.getpid()
 
 
 @dataclass
@@ -74,7 +83,9 @@ class GeneratorClient:
                 ) from e
             except Exception as e:  # replica died / unavailable: one retry, then a clear error
                 if attempt == 2:
-                    raise RuntimeError(f"generator '{self.app_name}' failed twice: {type(e).__name__}: {e}") from e
+                    raise RuntimeError(
+                        f"generator '{self.app_name}' failed twice: {type(e).__name__}: {e}"
+                    ) from e
                 log.warning("generator request failed (%s); retrying once", type(e).__name__)
         raise AssertionError("unreachable")
 
@@ -140,9 +151,9 @@ def start_generator(
     actor_opts: dict[str, Any] = {"num_cpus": gen.num_cpus, "num_gpus": gen.num_gpus}
     if extra:
         actor_opts["resources"] = dict(extra)
-    app = GeneratorDeployment.options(num_replicas=gen.num_replicas, ray_actor_options=actor_opts).bind(
-        model_path, gen.model_dump(), weight_store_name, store_namespace
-    )
+    app = GeneratorDeployment.options(  # type: ignore[attr-defined]
+        num_replicas=gen.num_replicas, ray_actor_options=actor_opts
+    ).bind(model_path, gen.model_dump(), weight_store_name, store_namespace)
     handle = serve._run(app, _blocking=False, name=app_name, route_prefix="/generate" if gen.http else None)
     _wait_running(app_name, gen, gen.startup_timeout_s)
     return GeneratorClient(handle, gen.request_timeout_s, app_name)

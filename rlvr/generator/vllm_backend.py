@@ -66,7 +66,9 @@ class VllmBackend(GeneratorBackend):
             group = []
             for c in req.outputs:
                 toks = list(c.token_ids)
-                lps = [float(step[t].logprob) for t, step in zip(toks, c.logprobs or [], strict=True)]
+                lps = [float(step[t].logprob) for t, step in zip(toks, c.logprobs or [], strict=True) if step]
+                if len(lps) != len(toks):
+                    raise RuntimeError(f"vLLM returned {len(lps)} log-probs for {len(toks)} tokens")
                 group.append(
                     Sample(
                         prompt_ids=prompt_ids,

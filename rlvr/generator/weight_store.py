@@ -2,9 +2,9 @@
 
 In: `publish(version, [ref])` from the learner, where `ref` is an ObjectRef to a state dict of
 numpy arrays (or tensors) already in the object store. Out: `latest() -> (version, [ref]) | None`
-for generator replicas that pull. It holds only the reference, never the bytes, and never accepts an
-older or equal version. Refs are wrapped in a list so Ray passes the reference, not the value. The
-object lives as long as its owner (the publishing process) does; a new publish drops the old one.
+for generator replicas that pull. It re-puts the weights so that it owns them: they outlive the
+publisher (a finished or restarted learner). It never accepts an older or equal version. Refs are
+wrapped in a list so Ray passes the reference, not the value; a new publish drops the old copy.
 """
 
 from __future__ import annotations
@@ -25,9 +25,13 @@ class WeightStore:
     def publish(self, version: int, state_ref: list[Any]) -> int:
         if version <= self._version:
             raise ValueError(f"weight version {version} is not newer than the stored {self._version}")
-        if not (isinstance(state_ref, list) and len(state_ref) == 1 and isinstance(state_ref[0], ray.ObjectRef)):
+        if not (
+            isinstance(state_ref, list) and len(state_ref) == 1 and isinstance(state_ref[0], ray.ObjectRef)
+        ):
             raise TypeError("publish(version, [ref]): pass the ObjectRef inside a one-element list")
-        self._version, self._ref = version, state_ref
+        # Own a copy: an object owned by the publishing learner dies with it (end of run, worker
+        # restart), and replicas that pull later would get OwnerDiedError.
+        self._version, self._ref = version, [ray.put(ray.get(state_ref[0], timeout=300))]
         return version
 
     def latest(self) -> tuple[int, list[Any]] | None:
@@ -40,7 +44,8 @@ class WeightStore:
 def get_or_create_store(name: str = DEFAULT_NAME, namespace: str | None = None) -> Any:
     """The named store, created on first use. Not detached: it dies with the driver that made it, so a
     new run never inherits an old run's version counter."""
-    return WeightStore.options(name=name, namespace=namespace, get_if_exists=True).remote()
+    opts = {"name": name, "namespace": namespace, "get_if_exists": True}
+    return WeightStore.options(**opts).remote()  # type: ignore[attr-defined]
 
 
 def to_numpy_state(state: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +55,11 @@ def to_numpy_state(state: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in state.items():
         t = v.detach().cpu() if isinstance(v, torch.Tensor) else v
-        out[k] = t if isinstance(t, torch.Tensor) and t.dtype == torch.bfloat16 else getattr(t, "numpy", lambda t=t: t)()
+        out[k] = (
+            t
+            if isinstance(t, torch.Tensor) and t.dtype == torch.bfloat16
+            else getattr(t, "numpy", lambda t=t: t)()
+        )
     return out
 
 

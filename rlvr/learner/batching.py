@@ -57,7 +57,9 @@ def collate(trajs: list[Trajectory], pad_id: int = 0) -> TrainBatch:
                 f"for {len(r)} response tokens"
             )
         if not p:
-            raise ValueError(f"trajectory {t.traj_id}: empty prompt (the first response token has no context)")
+            raise ValueError(
+                f"trajectory {t.traj_id}: empty prompt (the first response token has no context)"
+            )
         input_ids[i, : len(p) + len(r)] = torch.tensor(p + r, dtype=torch.long)
         attention_mask[i, : len(p) + len(r)] = 1
         loss_mask[i, len(p) : len(p) + len(r)] = 1

@@ -35,7 +35,7 @@ def _load_model(path: str, cfg: RlvrConfig, device: torch.device) -> torch.nn.Mo
     model = AutoModelForCausalLM.from_pretrained(
         path, dtype=torch.float32, trust_remote_code=cfg.model.trust_remote_code
     )
-    return model.to(device)
+    return model.to(device)  # type: ignore[arg-type]  # HF's typed .to wrapper
 
 
 def _seed(seed: int) -> None:
@@ -113,7 +113,13 @@ class _Learner:
     def _take(self) -> TrainBatch | None:
         tc = self.cfg.trainer
         ref = self.buffer.take.remote(
-            self.step, self.rank, self.world, self.plan.step_batch, self.version, tc.max_staleness, tc.step_timeout_s
+            self.step,
+            self.rank,
+            self.world,
+            self.plan.step_batch,
+            self.version,
+            tc.max_staleness,
+            tc.step_timeout_s,
         )
         trajs = ray.get(ref, timeout=tc.step_timeout_s + 60)
         # Every rank must agree to go on, or the collectives below would hang on the ranks that did.

@@ -41,7 +41,9 @@ def _torch_dtype(dtype: str) -> Any:
     return getattr(torch, dtype)
 
 
-def load_model_and_tokenizer(path: str, dtype: str = "float32", trust_remote_code: bool = False) -> tuple[Any, Any]:
+def load_model_and_tokenizer(
+    path: str, dtype: str = "float32", trust_remote_code: bool = False
+) -> tuple[Any, Any]:
     """A transformers causal LM (eval mode) and its tokenizer; one-line error when it cannot load."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

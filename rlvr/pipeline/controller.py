@@ -3,8 +3,7 @@
 In: started components (generator client, verifier pool, buffer, weight store) and the config.
 Out: one batch of trajectories per learner step in the buffer, plus per-step rollout metrics.
 It never trains and never branches on the algorithm's name: advantages come from the registry.
-In `async` mode generation for step s may start once weights >= s - max_staleness exist;
-`sync` is the same gate with max_staleness = 0.
+The weight-version gate that paces it lives in `rlvr.pipeline.run`.
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ class Controller:
         buffer: Any,
         weight_version: Callable[[], int],
         algorithm: Algorithm,
-        learner_error: Callable[[], BaseException | None] = lambda: None,
     ) -> None:
         self.cfg = cfg
         self.prompts = prompts
@@ -51,7 +49,6 @@ class Controller:
         self.weight_version = weight_version
         self.algorithm = algorithm
         self.params = algorithm.Params.model_validate(cfg.algorithm.params)
-        self.learner_error = learner_error
         self.stats = RolloutStats()
         names = set(cfg.verifiers.specs)
         unknown = sorted({p.data_source for p in prompts} - names)
@@ -70,28 +67,20 @@ class Controller:
         n = len(self.prompts)
         return [self.prompts[(step * k + i) % n] for i in range(k)]
 
-    def wait_for_weights(self, step: int) -> None:
-        need = step - self.staleness_bound()
-        deadline = time.monotonic() + self.cfg.trainer.step_timeout_s
-        while self.weight_version() < need:
-            err = self.learner_error()
-            if err is not None:
-                raise RuntimeError(f"learners failed: {err}") from err
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"no weights of version >= {need} after {self.cfg.trainer.step_timeout_s:.0f}s "
-                    f"(trainer.step_timeout_s); learners are stuck or too slow"
-                )
-            time.sleep(0.05)
-
     def rollout(self, step: int) -> tuple[list[Trajectory], dict[str, float]]:
         prompts = self.prompts_for_step(step)
         t0 = time.monotonic()
         groups = self.generate([p.text for p in prompts], step)
         t_gen = time.monotonic() - t0
-        flat = [(p, s, f"{step}-{i}-{uuid.uuid4().hex[:6]}") for i, (p, g) in enumerate(zip(prompts, groups)) for s in g]
+        flat = [
+            (p, s, f"{step}-{i}-{uuid.uuid4().hex[:6]}")
+            for i, (p, g) in enumerate(zip(prompts, groups, strict=True))
+            for s in g
+        ]
         t1 = time.monotonic()
-        results = self.verify([(p.data_source, s.response_text, p.ground_truth, p.metadata) for p, s, _ in flat])
+        results = self.verify(
+            [(p.data_source, s.response_text, p.ground_truth, p.metadata) for p, s, _ in flat]
+        )
         t_ver = time.monotonic() - t1
         rewards = torch.tensor([r.reward for r in results], dtype=torch.float32)
         correct = torch.tensor([r.correct for r in results], dtype=torch.bool)
@@ -101,7 +90,7 @@ class Controller:
         adv = self.algorithm.advantages(rewards, correct, group_index, self.params)
         trajs = [
             Trajectory(prompt=p, sample=s, group_id=gid, result=r, advantage=float(a))
-            for (p, s, gid), r, a in zip(flat, results, adv.tolist())
+            for (p, s, gid), r, a in zip(flat, results, adv.tolist(), strict=True)
         ]
         n_tokens = sum(len(s.response_ids) for _, s, _ in flat)
         versions = [s.weight_version for _, s, _ in flat]

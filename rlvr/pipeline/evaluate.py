@@ -35,7 +35,11 @@ def hf_folder(path: str) -> str:
 
 def evaluate_prompts(rollout: Rollout, cfg: RlvrConfig, prompts: list[Any]) -> dict[str, Any]:
     groups = rollout.generate([p.text for p in prompts], 0, n=cfg.eval.n, temperature=cfg.eval.temperature)
-    items = [(p.data_source, s.response_text, p.ground_truth, p.metadata) for p, g in zip(prompts, groups) for s in g]
+    items = [
+        (p.data_source, s.response_text, p.ground_truth, p.metadata)
+        for p, g in zip(prompts, groups, strict=True)
+        for s in g
+    ]
     results = rollout.verify(items)
     per_problem, i = [], 0
     for g in groups:
@@ -68,7 +72,10 @@ def run_eval(cfg: RlvrConfig) -> dict[str, Any]:
         rollout.shutdown()
     result["model"] = model_path
     result["data"] = cfg.data.eval_source or cfg.data.source
-    out = Path(cfg.eval.output or Path(cfg.trainer.output_dir) / "eval" / f"eval-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    out = Path(
+        cfg.eval.output
+        or Path(cfg.trainer.output_dir) / "eval" / f"eval-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     result["json"] = str(out)

@@ -22,6 +22,7 @@ class MetricsLogger:
         self.run_dir = run_dir
         self.total = total_steps
         self.t0 = time.time()
+        self._latest: dict[str, float] = {}
         self._jsonl = open(run_dir / "metrics.jsonl", "a") if cfg.jsonl else None  # noqa: SIM115
         self._tb = None
         if cfg.tensorboard:
@@ -34,10 +35,14 @@ class MetricsLogger:
 
             self._wandb = wandb.init(project=cfg.wandb_project, mode=cfg.wandb_mode, dir=str(run_dir))
 
-    def log(self, step: int, metrics: dict[str, Any]) -> None:
+    def log(self, step: int, metrics: dict[str, Any], *, progress: bool = True) -> None:
+        """`progress=False` for rows that arrive late (learner metrics): they update the bar's numbers only."""
         clean = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+        self._latest.update(clean)
         if self._jsonl:
-            self._jsonl.write(redact(json.dumps({"step": step, "time": time.time() - self.t0, **clean})) + "\n")
+            self._jsonl.write(
+                redact(json.dumps({"step": step, "time": time.time() - self.t0, **clean})) + "\n"
+            )
             self._jsonl.flush()
         if self._tb:
             for k, v in clean.items():
@@ -45,15 +50,21 @@ class MetricsLogger:
             self._tb.flush()
         if self._wandb:
             self._wandb.log(clean, step=step)
-        if self.cfg.progress:
-            self._progress(step, clean)
+        if self.cfg.progress and progress:
+            self._progress(step, self._latest)
 
     def _progress(self, step: int, m: dict[str, float]) -> None:
         done = step + 1
         width = 24
         filled = int(width * done / max(self.total, 1))
         bar = "#" * filled + "-" * (width - filled)
-        keys = [("reward", "reward"), ("acc", "accuracy"), ("lam1", "lambda/rank1"), ("H", "entropy"), ("stale", "staleness/mean")]
+        keys = [
+            ("reward", "reward"),
+            ("acc", "accuracy"),
+            ("lam1", "lambda/rank1"),
+            ("H", "entropy"),
+            ("stale", "staleness/mean"),
+        ]
         parts = [f"{short}={m[k]:.3f}" for short, k in keys if k in m]
         line = f"\r[{bar}] step {done}/{self.total} " + " ".join(parts) + f" {time.time() - self.t0:.0f}s"
         sys.stderr.write(line + ("\n" if done >= self.total else ""))

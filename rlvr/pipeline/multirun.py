@@ -24,9 +24,14 @@ def run_multirun(configs: list[tuple[list[str], RlvrConfig]]) -> Path:
         summary = run_training(cfg)
         metrics = read_metrics(Path(summary["run_dir"]))
         last = metrics[max(metrics)] if metrics else {}
-        rows.append({"overrides": " ".join(overrides), "run_dir": summary["run_dir"], **_final(metrics, last)})
+        rows.append(
+            {"overrides": " ".join(overrides), "run_dir": summary["run_dir"], **_final(metrics, last)}
+        )
     (root / "comparison.json").write_text(json.dumps(rows, indent=2))
-    table = ["| overrides | reward (last 5 steps) | accuracy | lambda/rank1 | entropy |", "|---|---|---|---|---|"]
+    table = [
+        "| overrides | reward (last 5 steps) | accuracy | lambda/rank1 | entropy |",
+        "|---|---|---|---|---|",
+    ]
     for r in rows:
         table.append(
             f"| {r['overrides']} | {r['reward']:.3f} | {r['accuracy']:.3f} | {r['lambda1']:.3f} | {r['entropy']:.3f} |"

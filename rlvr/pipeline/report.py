@@ -62,7 +62,10 @@ def make_report(run_dir: Path) -> list[Path]:
     out: list[Path] = []
     panels: list[tuple[str, list[str]]] = [
         ("reward", ["reward", "accuracy"]),
-        ("concentration", [k for k in sorted({k for r in rows.values() for k in r}) if k.startswith("lambda/rank")]),
+        (
+            "concentration",
+            [k for k in sorted({k for r in rows.values() for k in r}) if k.startswith("lambda/rank")],
+        ),
         ("entropy", ["entropy", "rank1_frac", "high_entropy_frac"]),
         ("loss", ["loss", "clip_frac", "approx_kl"]),
     ]

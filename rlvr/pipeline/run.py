@@ -80,7 +80,6 @@ def run_training(cfg: RlvrConfig) -> dict[str, Any]:
             buffer,
             lambda: max(rollout.weight_version(), start_step),
             algo,
-            learner_error=lambda: learners.error if learners and learners.done else None,
         )
         _drive(cfg, controller, buffer, learners, logger, start_step)
         if not learners.wait(cfg.trainer.step_timeout_s):
@@ -108,13 +107,16 @@ def run_training(cfg: RlvrConfig) -> dict[str, Any]:
     return summary
 
 
-def _drive(cfg: RlvrConfig, ctl: Controller, buffer: Any, learners: Any, logger: MetricsLogger, start: int) -> None:
+def _drive(
+    cfg: RlvrConfig, ctl: Controller, buffer: Any, learners: Any, logger: MetricsLogger, start: int
+) -> None:
     """Produce one batch per learner step behind the weight gate; top up when learners starve
     (stale drops or a replayed step after a worker restart) so nothing waits for data never coming."""
     n = cfg.trainer.prompts_per_step * cfg.generator.n_samples
     bound = ctl.staleness_bound()
     deadline_s = cfg.trainer.step_timeout_s
     step, surplus = start, 0
+    learned = start - 1  # the last step the learners reported
     last_v, last_change = -1, time.monotonic()
     while not learners.done:
         c = ray.get(buffer.counters.remote(), timeout=30)
@@ -123,26 +125,26 @@ def _drive(cfg: RlvrConfig, ctl: Controller, buffer: Any, learners: Any, logger:
         if v != last_v:
             last_v, last_change = v, now
         planned = step < cfg.trainer.max_steps + int(c["replayed_steps"])
-        starving = c["queued"] < n and now - last_change > STARVE_S
+        finishing = learned >= cfg.trainer.max_steps - 1  # all steps trained: learners are saving
+        starving = not finishing and c["queued"] < n and now - last_change > STARVE_S
         if planned and v >= step - bound:
             surplus = _produce(cfg, ctl, buffer, logger, step, n, surplus)
             step += 1
             last_change = time.monotonic()
-        elif starving and (not planned or v < step - bound):
-            _say(f"learners are waiting for data at version {v}; generating a top-up batch")
-            surplus = _produce(cfg, ctl, buffer, logger, max(v, 0), n, surplus)
+        elif starving:
+            _say(f"learners are waiting for data at weight version {v}; generating a top-up batch")
+            surplus = _produce(cfg, ctl, buffer, logger, step, n, surplus)
             last_change = time.monotonic()
         else:
-            err = learners.error if learners.done else None
-            if err is not None:
-                raise RuntimeError(f"learners failed: {err}") from err
-            if now - last_change > deadline_s:
+            if not finishing and now - last_change > deadline_s:
                 raise TimeoutError(f"no progress for trainer.step_timeout_s={deadline_s:g}s (weights at {v})")
             time.sleep(0.05)
-        _flush_metrics(buffer, logger)
+        learned = max(learned, _flush_metrics(buffer, logger))
 
 
-def _produce(cfg: RlvrConfig, ctl: Controller, buffer: Any, logger: MetricsLogger, step: int, n: int, surplus: int) -> int:
+def _produce(
+    cfg: RlvrConfig, ctl: Controller, buffer: Any, logger: MetricsLogger, step: int, n: int, surplus: int
+) -> int:
     """Generate, verify, filter and queue at least one step's worth; returns the new surplus."""
     kept_total, metrics = 0, {}
     rounds = MAX_FILTER_ROUNDS if cfg.trainer.filter_zero_advantage else 1
@@ -173,15 +175,19 @@ def _counter_metrics(ctl: Controller, buffer: Any) -> dict[str, float]:
     }
 
 
-def _flush_metrics(buffer: Any, logger: MetricsLogger) -> None:
+def _flush_metrics(buffer: Any, logger: MetricsLogger) -> int:
+    """Log the learners' queued metrics; returns the newest learner step seen (-1 if none)."""
     try:
         rows = ray.get(buffer.pop_metrics.remote(), timeout=30)
     except Exception as e:  # buffer gone: nothing more to log
         log.debug("metrics: %s", e)
-        return
+        return -1
+    newest = -1
     for row in rows:
         step = int(row.pop("step"))
-        logger.log(step, row)
+        newest = max(newest, step)
+        logger.log(step, row, progress=False)
+    return newest
 
 
 def _accounting(controller_stats: Any, counters: dict[str, Any]) -> dict[str, Any]:
@@ -194,5 +200,7 @@ def _accounting(controller_stats: Any, counters: dict[str, Any]) -> dict[str, An
         "queued_at_stop": counters["queued"],
         "double_trained": counters["double_trained"],
     }
-    acc["balanced"] = generated == acc["trained"] + acc["dropped_stale"] + acc["filtered"] + acc["queued_at_stop"]
+    acc["balanced"] = (
+        generated == acc["trained"] + acc["dropped_stale"] + acc["filtered"] + acc["queued_at_stop"]
+    )
     return {"accounting": acc}

@@ -9,7 +9,9 @@ from rlvr.config import RlvrConfig, to_yaml
 
 
 def make_run_dir(cfg: RlvrConfig) -> Path:
-    name = cfg.trainer.run_name or f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.algorithm.name}-s{cfg.trainer.seed}"
+    name = (
+        cfg.trainer.run_name or f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.algorithm.name}-s{cfg.trainer.seed}"
+    )
     run_dir = Path(cfg.trainer.output_dir).expanduser().resolve() / name
     run_dir.mkdir(parents=True, exist_ok=True)
     # The resolved config never holds secrets: tokens live only in the environment.

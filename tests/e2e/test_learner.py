@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import ray
 from test_learner_support import Run, base_cfg, build_random_qwen2, max_diff
 
 pytestmark = pytest.mark.e2e
@@ -33,10 +34,7 @@ def test_loss_decreases_on_fixed_batch_and_versions_increase(
     assert losses[-1] < losses[0] - 1e-3, losses
     assert run.versions() == [1, 2, 3, 4]
     assert all(by_step[s]["weight_version"] == s + 1 for s in range(4))
-    counters = run.buffer.counters.remote()
-    import ray
-
-    c = ray.get(counters, timeout=30)
+    c = ray.get(run.buffer.counters.remote(), timeout=30)
     assert c["trained"] == 32 and c["double_trained"] == 0 and c["dropped_stale"] == 0
     assert run.group.latest_checkpoint is not None
 
@@ -52,7 +50,6 @@ def test_zero1_zero2_match_zero0(ray_cluster: dict, model_path: str, tmp_path: P
     for r in runs.values():
         r.finish()
     w0 = runs[0].weights(1)
-    init = None
     for stage in (1, 2):
         assert max_diff(w0, runs[stage].weights(1)) < 1e-5, f"ZeRO-{stage} update differs from ZeRO-0"
     # And the step really changed the weights (a no-op would match trivially).

@@ -67,8 +67,11 @@ class FakeWeightStore:
         self.history: list[tuple[int, Any]] = []
 
     def publish(self, version: int, state_ref: Any) -> None:
-        ref = state_ref[0] if isinstance(state_ref, list) else state_ref
-        self.history.append((version, ref))
+        if self.history and version <= self.history[-1][0]:  # same rule as the real WeightStore
+            raise ValueError(f"weight version {version} is not newer than the stored {self.history[-1][0]}")
+        ref = state_ref[0]
+        # Own a copy: the learner worker that put the state may exit before the test reads it.
+        self.history.append((version, ray.put(ray.get(ref))))
 
     def latest(self) -> tuple[int, Any] | None:
         return self.history[-1] if self.history else None
@@ -101,7 +104,6 @@ class Run:
     """One learner run: its own buffer, weight store and run dir."""
 
     def __init__(self, cfg: RlvrConfig, model_path: str, run_dir: Path, resume: str | None = None) -> None:
-        from rlvr.learner.launcher import start_learners
         from rlvr.pipeline.buffer import TrajectoryBuffer
 
         self.cfg, self.run_dir = cfg, run_dir
@@ -141,7 +143,7 @@ class Run:
     def weights(self, version: int) -> dict[str, torch.Tensor]:
         ref = ray.get(self.store.get.remote(version), timeout=30)
         assert ref is not None, f"version {version} was never published"
-        return ray.get(ref, timeout=60)
+        return {k: torch.as_tensor(v) for k, v in ray.get(ref, timeout=60).items()}
 
     def versions(self) -> list[int]:
         return ray.get(self.store.versions.remote(), timeout=30)

@@ -92,3 +92,15 @@ def test_cli_subprocess_no_traceback():
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "trainer.max_steps" in proc.stderr
+
+
+def test_python_registered_algorithm_without_preset():
+    import rlvr
+    from rlvr.algorithms.grpo import GRPO
+
+    @rlvr.register_algorithm("cfg_test_algo", override=True)
+    class Mine(GRPO):
+        pass
+
+    cfg = load_config(["algorithms=cfg_test_algo"])
+    assert cfg.algorithm.name == "cfg_test_algo" and cfg.algorithm.params == {}

@@ -23,8 +23,11 @@ REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO.parent / "shared" / "kuberay"
 EXAMPLES = REPO / "deploy" / "examples"
 K8S_VERSION = "1.32.0"
-CRD_FILES = {"RayCluster": "ray.io_rayclusters.yaml", "RayJob": "ray.io_rayjobs.yaml",
-             "RayService": "ray.io_rayservices.yaml"}
+CRD_FILES = {
+    "RayCluster": "ray.io_rayclusters.yaml",
+    "RayJob": "ray.io_rayjobs.yaml",
+    "RayService": "ray.io_rayservices.yaml",
+}
 
 
 def _closed(schema: Any) -> Any:
@@ -126,8 +129,10 @@ def test_job_runs_the_same_overrides_and_sizes_groups(rendered):
     pvc = rendered["pvc.yaml"][0]
     assert pvc["spec"]["resources"]["requests"]["storage"] == "20Gi"
     head = job["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
-    assert any(v.get("persistentVolumeClaim", {}).get("claimName") == pvc["metadata"]["name"]
-               for v in head["volumes"])
+    assert any(
+        v.get("persistentVolumeClaim", {}).get("claimName") == pvc["metadata"]["name"]
+        for v in head["volumes"]
+    )
 
 
 def test_token_auth_on_and_no_secret_value_rendered(rendered):
@@ -139,7 +144,10 @@ def test_token_auth_on_and_no_secret_value_rendered(rendered):
     submitter = rendered["rayjob.yaml"][0]["spec"]["submitterPodTemplate"]["spec"]["containers"][0]
     env = {e["name"]: e for e in submitter["env"]}
     assert env["RAY_AUTH_MODE"]["value"] == "token"
-    assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "rlvr-ray-auth", "key": "auth_token"}
+    assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "rlvr-ray-auth",
+        "key": "auth_token",
+    }
 
 
 def test_nothing_public_and_non_root(rendered):
@@ -172,9 +180,14 @@ def test_expose_dashboard_warns(tmp_path, capsys):
     assert not (tmp_path / "dashboard-service.yaml").exists()
 
 
-@pytest.mark.parametrize("bad, key", [("deploy.gpu_workers=-1", "deploy.gpu_workers"),
-                                      ("deploy.cpu_workers=-3", "deploy.cpu_workers"),
-                                      ("deploy.pvc_size_gib=-1", "deploy.pvc_size_gib")])
+@pytest.mark.parametrize(
+    "bad, key",
+    [
+        ("deploy.gpu_workers=-1", "deploy.gpu_workers"),
+        ("deploy.cpu_workers=-3", "deploy.cpu_workers"),
+        ("deploy.pvc_size_gib=-1", "deploy.pvc_size_gib"),
+    ],
+)
 def test_bad_override_is_one_line_error(tmp_path, capsys, bad, key):
     with pytest.raises(SystemExit) as exc:
         main(["deploy", "render", bad, "--out", str(tmp_path)])

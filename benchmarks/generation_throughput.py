@@ -1,0 +1,132 @@
+"""Generation throughput (vLLM Serve deployment vs transformers backend) and weight-sync latency.
+
+Same prompts, same sampling (fixed-length: ignore_eos), same run. Weight sync is measured end to end:
+learner-side ray.put + WeightStore.publish, then the first generate call that pulls and loads the new
+version, minus a plain generate call of the same size. Models: the tiny arith model and a random-init
+0.5B-parameter Qwen2 (Qwen2.5-0.5B shapes, built from config, nothing downloaded).
+Writes benchmarks/results/generation_throughput.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import ray  # noqa: E402
+import torch  # noqa: E402
+
+from rlvr.config.schema import GeneratorConfig, TinyModelConfig  # noqa: E402
+from rlvr.data.arith import generate as arith  # noqa: E402
+from rlvr.generator.base import SamplingConfig  # noqa: E402
+from rlvr.generator.deployment import start_generator, stop_generator  # noqa: E402
+from rlvr.generator.hf_backend import HfBackend  # noqa: E402
+from rlvr.generator.weight_store import get_or_create_store, publish_weights  # noqa: E402
+from rlvr.models.tiny import build_tiny_model, build_tokenizer  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "results" / "generation_throughput.json"
+PROMPTS = [p.text for p in arith(32, seed=11)]
+SAMPLING = SamplingConfig(n=8, temperature=1.0, max_tokens=32, seed=0, ignore_eos=True)
+
+
+def tokens(out) -> int:
+    return sum(len(s.response_ids) for g in out for s in g)
+
+
+def throughput(fn, reps: int = 3) -> dict:
+    fn()  # warm-up
+    rates = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        n = tokens(fn())
+        rates.append(n / (time.perf_counter() - t0))
+    return {"tokens_per_s_median": statistics.median(rates), "runs": rates, "tokens_per_call": n}
+
+
+def sync_latency(client, store, state: dict, first_version: int, reps: int = 3) -> dict:
+    one = SamplingConfig(n=1, temperature=0.0, max_tokens=4)
+    client.generate(PROMPTS[:1], one)
+    plain, publish, total = [], [], []
+    for k in range(reps):
+        t0 = time.perf_counter()
+        client.generate(PROMPTS[:1], one)
+        plain.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        publish_weights(store, first_version + k, state, timeout_s=600)
+        t1 = time.perf_counter()
+        out = client.generate(PROMPTS[:1], one)
+        t2 = time.perf_counter()
+        assert out[0][0].weight_version == first_version + k
+        publish.append(t1 - t0)
+        total.append(t2 - t0)
+    base = statistics.median(plain)
+    return {
+        "publish_s_median": statistics.median(publish),
+        "push_to_first_sample_s_median": statistics.median(total),
+        "plain_generate_s_median": base,
+        "sync_latency_s_median": statistics.median(total) - base,
+    }
+
+
+def random_qwen2_05b(folder: Path) -> tuple[str, int]:
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    conf = Qwen2Config(
+        vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+        num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=512,
+        tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(conf)
+    model.save_pretrained(folder, safe_serialization=True)
+    build_tokenizer(512).save_pretrained(folder)
+    return str(folder), sum(p.numel() for p in model.parameters())
+
+
+def main() -> None:
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", object_store_memory=4 * 2**30)
+    result: dict = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
+    try:
+        tiny = str(build_tiny_model(TinyModelConfig()))
+        cfg = GeneratorConfig(backend="vllm", num_cpus=1.0, startup_timeout_s=300, request_timeout_s=600)
+        store = get_or_create_store("bench-store")
+        client = start_generator(cfg, tiny, "bench-store", app_name="bench-gen")
+        hf = HfBackend(tiny, GeneratorConfig(backend="hf"))
+        vllm_tp = throughput(lambda: client.generate(PROMPTS, SAMPLING))
+        hf_tp = throughput(lambda: hf.generate(PROMPTS, SAMPLING))
+        ratio = vllm_tp["tokens_per_s_median"] / hf_tp["tokens_per_s_median"]
+        print(
+            f"tiny: vLLM deployment {vllm_tp['tokens_per_s_median']:.0f} tok/s, HF {hf_tp['tokens_per_s_median']:.0f} tok/s, ratio {ratio:.2f}x"
+        )
+        result["throughput_tiny"] = {"prompts": len(PROMPTS), "sampling": vars(SAMPLING), "vllm_serve": vllm_tp,
+                                     "hf_in_process": hf_tp, "vllm_over_hf": ratio}  # fmt: skip
+        result["weight_sync_tiny"] = sync_latency(client, store, hf.model.state_dict(), 1)
+        print("tiny sync:", result["weight_sync_tiny"])
+        stop_generator("bench-gen")
+        with tempfile.TemporaryDirectory() as d:
+            path, n_params = random_qwen2_05b(Path(d))
+            from transformers import AutoModelForCausalLM
+
+            state = AutoModelForCausalLM.from_pretrained(path).state_dict()
+            big_store = get_or_create_store("bench-store-05b")
+            big_cfg = cfg.model_copy(update={"kv_cache_space_gib": 1.0, "max_model_len": 512})
+            big = start_generator(big_cfg, path, "bench-store-05b", app_name="bench-gen-05b")
+            result["weight_sync_05b"] = {"params": n_params, **sync_latency(big, big_store, state, 1, reps=2)}
+            print("0.5B sync:", result["weight_sync_05b"])
+            stop_generator("bench-gen-05b")
+    finally:
+        ray.shutdown()
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2))
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

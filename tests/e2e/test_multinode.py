@@ -1,0 +1,189 @@
+"""A real two-node Ray cluster (separate `ray start` processes, loopback, token auth): actors placed
+with `component_options` land on the node advertising their custom resources.
+
+`two_node_cluster` yields {address, env, head_node_id?...}; a full `rlvr run` can be plugged in by
+running `rlvr run cluster.address=<address> ...` in a subprocess with `env`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psutil
+import pytest
+
+from rlvr.deploy.auth import new_token_file, token_env
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_node(args: list[str], env: dict[str, str], log) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-m",
+        "ray.scripts.scripts",
+        "start",
+        "--block",
+        "--disable-usage-stats",
+        "--object-store-memory=80000000",
+        f"--dashboard-agent-listen-port={_free_port()}",
+        f"--metrics-export-port={_free_port()}",
+        *args,
+    ]
+    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop_node(proc: subprocess.Popen) -> None:
+    try:
+        pids = {p.pid for p in psutil.Process(proc.pid).children(recursive=True)}
+    except psutil.Error:
+        pids = set()
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)  # its own session: only what this test started
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=20)
+    for pid in pids:
+        try:
+            psutil.Process(pid).kill()
+        except psutil.Error:
+            pass
+
+
+def _wait_nodes(address: str, env: dict[str, str], n: int, timeout: float) -> None:
+    probe = "import ray,sys; ray.init(address=sys.argv[1]); print(sum(1 for x in ray.nodes() if x['Alive']))"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = subprocess.run(
+            [sys.executable, "-c", probe, address], env=env, capture_output=True, text=True, timeout=90
+        )
+        if r.returncode == 0 and r.stdout.strip().splitlines()[-1:] == [str(n)]:
+            return
+        time.sleep(2)
+    raise TimeoutError(f"{n} Ray nodes did not come up in {timeout}s")
+
+
+@pytest.fixture(scope="module")
+def two_node_cluster(tmp_path_factory) -> Iterator[dict[str, Any]]:
+    """Head: {gen_learn: 2} on 127.0.0.2; worker: {verifier_node: 2} on 127.0.0.3. Both token-auth."""
+    tmp = tmp_path_factory.mktemp("multinode")
+    token_file = new_token_file(tmp)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_AUTH", "RAY_ADDRESS"))}
+    base.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
+    env = dict(base, HOME=str(tmp), **token_env(token_file))
+    # Two distinct loopback addresses: Ray swaps exactly 127.0.0.1 for the routable IP, not 127.0.0.x.
+    port = _free_port()
+    address = f"127.0.0.2:{port}"
+    procs: list[subprocess.Popen] = []
+    try:
+        with open(tmp / "head.log", "wb") as hlog, open(tmp / "worker.log", "wb") as wlog:
+            procs.append(
+                _start_node(
+                    [
+                        "--head",
+                        "--node-ip-address=127.0.0.2",
+                        f"--port={port}",
+                        "--num-cpus=1",
+                        "--include-dashboard=false",
+                        f"--ray-client-server-port={_free_port()}",
+                        "--resources",
+                        json.dumps({"gen_learn": 2}),
+                    ],
+                    env,
+                    hlog,
+                )
+            )
+            _wait_nodes(address, env, 1, timeout=120)
+            procs.append(
+                _start_node(
+                    [
+                        f"--address={address}",
+                        "--node-ip-address=127.0.0.3",
+                        "--num-cpus=1",
+                        "--resources",
+                        json.dumps({"verifier_node": 2}),
+                    ],
+                    env,
+                    wlog,
+                )
+            )
+            _wait_nodes(address, env, 2, timeout=120)
+            yield {"address": address, "env": env, "token_file": str(token_file), "tmp": tmp}
+    finally:
+        for p in reversed(procs):
+            _stop_node(p)
+
+
+PLACEMENT = textwrap.dedent("""
+    import json, sys, ray
+    from rlvr.cluster import component_options
+    from rlvr.config.schema import ClusterConfig
+    ray.init(address=sys.argv[1])
+    cfg = ClusterConfig(generator_resources={"gen_learn": 0.1}, learner_resources={"gen_learn": 0.1},
+                        verifier_resources={"verifier_node": 0.1})
+
+    @ray.remote(num_cpus=0.1)
+    class Where:
+        def node(self):
+            return ray.get_runtime_context().get_node_id()
+
+    out = {}
+    for comp in ("generator", "learner", "verifier"):
+        actors = [Where.options(**component_options(cfg, comp)).remote() for _ in range(2)]
+        out[comp] = ray.get([a.node.remote() for a in actors], timeout=120)
+    nodes = {n["NodeID"]: n["Resources"] for n in ray.nodes() if n["Alive"]}
+    out["gen_learn_node"] = [k for k, r in nodes.items() if "gen_learn" in r]
+    out["verifier_node"] = [k for k, r in nodes.items() if "verifier_node" in r]
+    print("RESULT", json.dumps(out), flush=True)
+""")
+
+
+def test_components_land_on_their_nodes(two_node_cluster):
+    r = subprocess.run(
+        [sys.executable, "-c", PLACEMENT, two_node_cluster["address"]],
+        env=two_node_cluster["env"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert lines, r.stderr[-3000:]
+    out = json.loads(lines[0][len("RESULT ") :])
+    (head,), (worker,) = out["gen_learn_node"], out["verifier_node"]
+    assert head != worker
+    assert set(out["generator"]) == {head} and set(out["learner"]) == {head}
+    assert set(out["verifier"]) == {worker}
+
+
+def test_cluster_refuses_a_driver_without_the_token(two_node_cluster):
+    env = {k: v for k, v in two_node_cluster["env"].items() if not k.startswith("RAY_AUTH")}
+    env["RAY_AUTH_MODE"] = "disabled"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import ray,sys; ray.init(address=sys.argv[1]); print('IN')",
+            two_node_cluster["address"],
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode != 0 and "IN" not in r.stdout
