@@ -75,7 +75,7 @@ def sync_latency(client, store, state: dict, first_version: int, reps: int = 3) 
     }
 
 
-def random_qwen2_05b(folder: Path) -> tuple[str, int]:
+def random_qwen2_05b(folder: Path) -> tuple[str, int, dict]:
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     conf = Qwen2Config(
@@ -87,11 +87,17 @@ def random_qwen2_05b(folder: Path) -> tuple[str, int]:
     model = Qwen2ForCausalLM(conf)
     model.save_pretrained(folder, safe_serialization=True)
     build_tokenizer(512).save_pretrained(folder)
-    return str(folder), sum(p.numel() for p in model.parameters())
+    return str(folder), sum(p.numel() for p in model.parameters()), model.state_dict()
 
 
 def main() -> None:
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", object_store_memory=4 * 2**30)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        object_store_memory=4 * 2**30,
+    )
     result: dict = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
     try:
         tiny = str(build_tiny_model(TinyModelConfig()))
@@ -111,10 +117,7 @@ def main() -> None:
         print("tiny sync:", result["weight_sync_tiny"])
         stop_generator("bench-gen")
         with tempfile.TemporaryDirectory() as d:
-            path, n_params = random_qwen2_05b(Path(d))
-            from transformers import AutoModelForCausalLM
-
-            state = AutoModelForCausalLM.from_pretrained(path).state_dict()
+            path, n_params, state = random_qwen2_05b(Path(d))
             big_store = get_or_create_store("bench-store-05b")
             big_cfg = cfg.model_copy(update={"kv_cache_space_gib": 1.0, "max_model_len": 512})
             big = start_generator(big_cfg, path, "bench-store-05b", app_name="bench-gen-05b")

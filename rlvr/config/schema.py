@@ -105,11 +105,11 @@ class LearnerConfig(_Strict):
     cpus_per_worker: float = Field(0.5, ge=0.0)
     use_gpu: bool = False
     zero_stage: int = Field(0, ge=0, le=3)
-    lr: float = Field(1e-4, gt=0)
+    lr: float = Field(2e-4, gt=0)
     warmup_steps: int = Field(0, ge=0)
     weight_decay: float = Field(0.0, ge=0)
     grad_clip: float = Field(1.0, gt=0)
-    mini_batch_size: int = Field(64, ge=1, description="responses per optimizer step")
+    mini_batch_size: int = Field(32, ge=1, description="responses per optimizer step")
     micro_batch_size: int = Field(16, ge=1, description="responses per forward/backward")
     ppo_epochs: int = Field(1, ge=1)
     logprob_source: Literal["behaviour", "recompute"] = "recompute"
@@ -120,7 +120,7 @@ class LearnerConfig(_Strict):
 
 
 class TrainerConfig(_Strict):
-    max_steps: int = Field(30, ge=0)
+    max_steps: int = Field(60, ge=0)
     prompts_per_step: int = Field(8, ge=1)
     mode: Literal["sync", "async"] = "async"
     max_staleness: int = Field(1, ge=0)

@@ -8,6 +8,7 @@ them. A backend never verifies, scores or trains; it only samples.
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -46,7 +47,13 @@ def weight_items(weights: Weights) -> Iterable[tuple[str, Any]]:
 
     items = weights.items() if isinstance(weights, Mapping) else weights
     for name, t in items:
-        yield name, torch.from_numpy(np.asarray(t)) if not isinstance(t, torch.Tensor) else t
+        if isinstance(t, torch.Tensor):
+            yield name, t
+            continue
+        with warnings.catch_warnings():  # object-store arrays are read-only; engines copy, never write
+            warnings.simplefilter("ignore", UserWarning)
+            tensor = torch.from_numpy(np.asarray(t))
+        yield name, tensor
 
 
 class GeneratorBackend(ABC):

@@ -7,6 +7,7 @@ own: a hub name is returned as-is and only loads where the hub (or its cache) is
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +49,14 @@ def load_model_and_tokenizer(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch_dtype = _torch_dtype(dtype)
+    # HF_HUB_OFFLINE read now (not at import): fail at once instead of retrying a dead network
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("0", "", "false")
     try:
-        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        tok = AutoTokenizer.from_pretrained(
+            path, trust_remote_code=trust_remote_code, local_files_only=offline
+        )
         model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch_dtype, trust_remote_code=trust_remote_code
+            path, dtype=torch_dtype, trust_remote_code=trust_remote_code, local_files_only=offline
         )
     except OSError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

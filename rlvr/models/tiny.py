@@ -166,6 +166,8 @@ def build_tiny_model(cfg: TinyModelConfig, out: Path | None = None, force: bool 
 def _build(cfg: TinyModelConfig, target: Path) -> Path:
     import json
 
+    import torch
+
     tok = build_tokenizer(cfg.max_position_embeddings)
     vocab = ((len(tok) + 63) // 64) * 64  # pad the embedding table to a friendly size
     model = build_model(cfg, vocab)

@@ -72,8 +72,9 @@ class Controller:
         t0 = time.monotonic()
         groups = self.generate([p.text for p in prompts], step)
         t_gen = time.monotonic() - t0
+        tag = uuid.uuid4().hex[:8]  # one group id per prompt: group-relative advantages depend on it
         flat = [
-            (p, s, f"{step}-{i}-{uuid.uuid4().hex[:6]}")
+            (p, s, f"{step}-{i}-{tag}")
             for i, (p, g) in enumerate(zip(prompts, groups, strict=True))
             for s in g
         ]

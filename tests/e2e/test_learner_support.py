@@ -66,12 +66,13 @@ class FakeWeightStore:
     def __init__(self) -> None:
         self.history: list[tuple[int, Any]] = []
 
-    def publish(self, version: int, state_ref: Any) -> None:
+    def publish(self, version: int, state_ref: Any) -> int:
         if self.history and version <= self.history[-1][0]:  # same rule as the real WeightStore
             raise ValueError(f"weight version {version} is not newer than the stored {self.history[-1][0]}")
         ref = state_ref[0]
         # Own a copy: the learner worker that put the state may exit before the test reads it.
         self.history.append((version, ray.put(ray.get(ref))))
+        return version
 
     def latest(self) -> tuple[int, Any] | None:
         return self.history[-1] if self.history else None
