@@ -11,9 +11,9 @@ Aggregation (`loss_agg`), for a per-token quantity x and mask m over B responses
 from __future__ import annotations
 
 import torch
-from rlvr.algorithms.base import AlgorithmParams, LossInput, LossOutput
 from torch import Tensor
 
+from rlvr.algorithms.base import AlgorithmParams, LossInput, LossOutput
 from rlvr.errors import RlvrUserError
 from rlvr.metrics.exploration import exploration_metrics, masked_mean
 

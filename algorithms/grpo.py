@@ -6,9 +6,10 @@ In: rewards/groups for advantages; a `LossInput` for the loss. Out: advantages [
 from __future__ import annotations
 
 from pydantic import Field
+from torch import Tensor
+
 from rlvr.algorithms.base import Algorithm, AlgorithmParams, LossInput, LossOutput, register_algorithm
 from rlvr.algorithms.common import group_advantages, ppo_loss
-from torch import Tensor
 
 
 class GRPOParams(AlgorithmParams):

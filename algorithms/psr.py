@@ -7,10 +7,11 @@ out, not merely zero-weighted); KL/entropy/metrics still cover every valid token
 
 from __future__ import annotations
 
+from torch import Tensor
+
 from rlvr.algorithms.base import Algorithm, AlgorithmParams, LossInput, LossOutput, register_algorithm
 from rlvr.algorithms.common import float_dtype as _float
 from rlvr.algorithms.common import ppo_loss
-from torch import Tensor
 
 
 @register_algorithm("psr")

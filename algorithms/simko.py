@@ -14,11 +14,11 @@ import warnings
 
 import torch
 from pydantic import Field
+from torch import Tensor
+
 from rlvr.algorithms.base import LossInput, LossOutput, register_algorithm
 from rlvr.algorithms.common import ppo_loss
 from rlvr.algorithms.grpo import GRPO, GRPOParams
-from torch import Tensor
-
 from rlvr.metrics.exploration import high_entropy_mask, masked_mean
 
 _warned_tau1 = False

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import torch
 from pydantic import Field
+from torch import Tensor
+
 from rlvr.algorithms.base import Algorithm, AlgorithmParams, LossInput, LossOutput, register_algorithm
 from rlvr.algorithms.common import float_dtype, ppo_loss
-from torch import Tensor
 
 
 class WReinforceParams(AlgorithmParams):

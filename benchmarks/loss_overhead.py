@@ -31,10 +31,10 @@ def rss_bytes() -> int:
 
 
 def run_variant(variant: str, n: int, hidden: int, vocab: int, k: int, chunk: int, repeats: int) -> dict:
-    import rlvr.algorithms as algos
     import torch
-    from rlvr.algorithms import LossInput, TokenStats
 
+    import rlvr.algorithms as algos
+    from rlvr.algorithms import LossInput, TokenStats
     from rlvr.policy_stats import fused_token_stats
 
     torch.manual_seed(0)

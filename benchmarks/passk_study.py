@@ -73,7 +73,10 @@ def train_and_eval(overrides: list[str], name: str, rollout_eval: Any) -> dict[s
         "train_s": round(time.time() - t0, 1),
         "accounting": summary["accounting"],
         "lambda1_curve": lam,
-        "final": {k: _tail(metrics, k) for k in ("lambda/rank1", "lambda/rank2", "lambda/rank3", "entropy", "rank1_frac", "reward")},
+        "final": {
+            k: _tail(metrics, k)
+            for k in ("lambda/rank1", "lambda/rank2", "lambda/rank3", "entropy", "rank1_frac", "reward")
+        },
         "eval": ev,
     }
 
@@ -133,7 +136,15 @@ def plots(runs: list[dict[str, Any]], table: dict[str, Any]) -> None:
     for algo, row in table.items():
         ys = [row[k]["mean"] for k in ks]
         err = [row[k]["std"] for k in ks]
-        ax.errorbar([int(k) for k in ks], ys, yerr=err, marker="o", capsize=2, label=algo, ls="--" if algo == "base" else "-")
+        ax.errorbar(
+            [int(k) for k in ks],
+            ys,
+            yerr=err,
+            marker="o",
+            capsize=2,
+            label=algo,
+            ls="--" if algo == "base" else "-",
+        )
     ax.set_xscale("log", base=2)
     ax.set_xlabel("K")
     ax.set_ylabel("pass@K (held-out)")
@@ -149,7 +160,9 @@ def plots(runs: list[dict[str, Any]], table: dict[str, Any]) -> None:
         if not mine:
             continue
         steps = sorted({int(s) for r in mine for s in r["lambda1_curve"]})
-        mean = [statistics.fmean(r["lambda1_curve"][s] for r in mine if s in r["lambda1_curve"]) for s in steps]
+        mean = [
+            statistics.fmean(r["lambda1_curve"][s] for r in mine if s in r["lambda1_curve"]) for s in steps
+        ]
         ax.plot(steps, mean, label=algo)
     ax.set_xlabel("step")
     ax.set_ylabel("Λ^(1): mean rank-1 probability")
@@ -180,13 +193,25 @@ def _pearson(xs: list[float], ys: list[float]) -> float:
     return statistics.correlation(xs, ys)
 
 
-def report(runs: list[dict[str, Any]], table: dict[str, Any], ablation: list[dict[str, Any]], b: dict[str, Any], wall: float) -> str:
+def report(
+    runs: list[dict[str, Any]],
+    table: dict[str, Any],
+    ablation: list[dict[str, Any]],
+    b: dict[str, Any],
+    wall: float,
+) -> str:
     ks = list(table["base"])
     kmax, k8 = ks[-1], "8" if "8" in ks else ks[len(ks) // 2]
     lines = ["# pass@K study: GRPO vs PSR vs NSR vs W-REINFORCE vs SimKO (tiny model, CPU)", ""]
-    lines += [f"Budget: {b['steps']} steps x {b['prompts']} prompts x {b['n']} samples, seeds {b['seeds']}; "
-              f"eval n={b['eval_n']} on {b['eval_problems']} held-out problems; wall {wall / 60:.1f} min.", ""]
-    lines += ["| model | pass@1 | pass@8 | pass@%s | Δpass@1 | Δpass@%s | final Λ^(1) |" % (kmax, kmax), "|---|---|---|---|---|---|---|"]
+    lines += [
+        f"Budget: {b['steps']} steps x {b['prompts']} prompts x {b['n']} samples, seeds {b['seeds']}; "
+        f"eval n={b['eval_n']} on {b['eval_problems']} held-out problems; wall {wall / 60:.1f} min.",
+        "",
+    ]
+    lines += [
+        f"| model | pass@1 | pass@8 | pass@{kmax} | Δpass@1 | Δpass@{kmax} | final Λ^(1) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     base = table["base"]
     for algo, row in table.items():
         lam = row.get("lambda1_final")
@@ -199,27 +224,51 @@ def report(runs: list[dict[str, Any]], table: dict[str, Any], ablation: list[dic
     g, s = table.get("grpo"), table.get("simko")
     if g:
         c1 = g["1"]["mean"] > base["1"]["mean"] and g[kmax]["mean"] < base[kmax]["mean"]
-        lines.append(f"1. GRPO raises pass@1 but lowers pass@{kmax}: **{'held' if c1 else 'did not hold'}** "
-                     f"(pass@1 {base['1']['mean']:.3f} → {g['1']['mean']:.3f}, pass@{kmax} {base[kmax]['mean']:.3f} → {g[kmax]['mean']:.3f}).")
+        lines.append(
+            f"1. GRPO raises pass@1 but lowers pass@{kmax}: **{'held' if c1 else 'did not hold'}** "
+            f"(pass@1 {base['1']['mean']:.3f} → {g['1']['mean']:.3f}, pass@{kmax} {base[kmax]['mean']:.3f} → {g[kmax]['mean']:.3f})."
+        )
     r = _pearson([x["final"]["lambda/rank1"] for x in runs], [x["eval"]["pass_at_k"][kmax] for x in runs])
-    lines.append(f"2. Stronger concentration goes with worse pass@K: Pearson r(final Λ^(1), pass@{kmax}) = {r:.2f} over "
-                 f"{len(runs)} runs: **{'held' if r < -0.3 else 'did not hold' if r == r else 'not measurable'}**.")
+    lines.append(
+        f"2. Stronger concentration goes with worse pass@K: Pearson r(final Λ^(1), pass@{kmax}) = {r:.2f} over "
+        f"{len(runs)} runs: **{'held' if r < -0.3 else 'did not hold' if r == r else 'not measurable'}**."
+    )
     if g and s:
         better = sum(s[k]["mean"] >= g[k]["mean"] for k in ks)
         keeps = s["1"]["mean"] >= g["1"]["mean"] - max(g["1"]["std"], 0.01)
         c3 = better >= len(ks) - 1 and keeps
-        lines.append(f"3. SimKO keeps pass@K higher across K without giving up pass@1: **{'held' if c3 else 'did not hold'}** "
-                     f"(SimKO ≥ GRPO at {better}/{len(ks)} K values; pass@1 {s['1']['mean']:.3f} vs {g['1']['mean']:.3f}).")
-    lines += ["", "Why a claim may not reproduce here: a 2-layer character-level model, a short budget and SimKO's "
-              "α=0.01 acting on only ~20% of tokens make the effects small next to seed noise; see the spreads above.", ""]
+        lines.append(
+            f"3. SimKO keeps pass@K higher across K without giving up pass@1: **{'held' if c3 else 'did not hold'}** "
+            f"(SimKO ≥ GRPO at {better}/{len(ks)} K values; pass@1 {s['1']['mean']:.3f} vs {g['1']['mean']:.3f})."
+        )
+    lines += [
+        "",
+        "Why a claim may not reproduce here: a 2-layer character-level model, a short budget and SimKO's "
+        "α=0.01 acting on only ~20% of tokens make the effects small next to seed noise; see the spreads above.",
+        "",
+    ]
     if ablation:
-        lines += ["## SimKO ablation (one knob at a time around α=0.01, λ=1.1, K=3, τ=0.8; seed 0)", "",
-                  "| setting | pass@1 | pass@%s | final Λ^(1) |" % kmax, "|---|---|---|---|"]
+        lines += [
+            "## SimKO ablation (one knob at a time around α=0.01, λ=1.1, K=3, τ=0.8; seed 0)",
+            "",
+            f"| setting | pass@1 | pass@{kmax} | final Λ^(1) |",
+            "|---|---|---|---|",
+        ]
         for a in ablation:
-            lines.append(f"| {a['name']} | {a['eval']['pass_at_k']['1']:.3f} | {a['eval']['pass_at_k'][kmax]:.3f} | {a['final']['lambda/rank1']:.3f} |")
-    lines += ["", "## Hyperparameters (exact overrides)", "", "```", " ".join(runs[0]["overrides"]), "```",
-              "Each algorithm adds `algorithms=<name>` and `trainer.seed=<s> generator.seed=<s>`; presets in `rlvr/conf/algorithms/`.",
-              "", "Plots: `passk_curves.png`, `lambda1_training.png`, `passk_vs_lambda1.png`."]
+            lines.append(
+                f"| {a['name']} | {a['eval']['pass_at_k']['1']:.3f} | {a['eval']['pass_at_k'][kmax]:.3f} | {a['final']['lambda/rank1']:.3f} |"
+            )
+    lines += [
+        "",
+        "## Hyperparameters (exact overrides)",
+        "",
+        "```",
+        " ".join(runs[0]["overrides"]),
+        "```",
+        "Each algorithm adds `algorithms=<name>` and `trainer.seed=<s> generator.seed=<s>`; presets in `rlvr/conf/algorithms/`.",
+        "",
+        "Plots: `passk_curves.png`, `lambda1_training.png`, `passk_vs_lambda1.png`.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -227,7 +276,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-ablation", action="store_true")
-    ap.add_argument("--extra", nargs="*", default=[], help="overrides for every run (e.g. a bigger model on a GPU)")
+    ap.add_argument(
+        "--extra", nargs="*", default=[], help="overrides for every run (e.g. a bigger model on a GPU)"
+    )
     args = ap.parse_args()
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     from rlvr.cluster import connect
@@ -248,22 +299,38 @@ def main() -> None:
             r = train_and_eval(ovs, f"{algo}-s{seed}", evaluate)
             r["algo"], r["seed"] = algo, seed
             runs.append(r)
-            print(f"[study] {algo} seed {seed}: pass@1 {r['eval']['pass_at_k']['1']:.3f} "
-                  f"pass@{b['eval_n']} {r['eval']['pass_at_k'][str(b['eval_n'])]:.3f}", file=sys.stderr, flush=True)
+            print(
+                f"[study] {algo} seed {seed}: pass@1 {r['eval']['pass_at_k']['1']:.3f} "
+                f"pass@{b['eval_n']} {r['eval']['pass_at_k'][str(b['eval_n'])]:.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
     ablation = []
     if not (args.quick or args.no_ablation):
         for knob, values in ABLATION.items():
             for v in values:
                 if v == SIMKO_DEFAULT[knob]:
                     continue
-                ovs = [*base_ovs, "algorithms=simko", f"algorithm.params.{knob}={v}", "trainer.seed=0", "generator.seed=0"]
+                ovs = [
+                    *base_ovs,
+                    "algorithms=simko",
+                    f"algorithm.params.{knob}={v}",
+                    "trainer.seed=0",
+                    "generator.seed=0",
+                ]
                 a = train_and_eval(ovs, f"simko-{knob}{v}", evaluate)
                 a["knob"], a["value"] = knob, v
                 ablation.append(a)
     table = summarize(runs, base)
     plots(runs, table)
     wall = time.time() - t0
-    (OUT / "results.json").write_text(json.dumps({"budget": b, "base": base, "runs": runs, "ablation": ablation, "table": table}, indent=2, default=str))
+    (OUT / "results.json").write_text(
+        json.dumps(
+            {"budget": b, "base": base, "runs": runs, "ablation": ablation, "table": table},
+            indent=2,
+            default=str,
+        )
+    )
     (OUT / "REPORT.md").write_text(report(runs, table, ablation, b, wall))
     print((OUT / "REPORT.md").read_text())
 

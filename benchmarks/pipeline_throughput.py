@@ -54,12 +54,20 @@ def main() -> None:
         *args.extra,
     ]
     for mode in ("sync", "async"):
-        cfg = load_config([*common, f"trainer.mode={mode}", "trainer.max_staleness=1", f"trainer.run_name={mode}"])
+        cfg = load_config(
+            [*common, f"trainer.mode={mode}", "trainer.max_staleness=1", f"trainer.run_name={mode}"]
+        )
         summary = run_training(cfg)
         out[mode] = window_stats(Path(summary["run_dir"]), summary["accounting"]["trained"])
         out[mode]["balanced"] = float(summary["accounting"]["balanced"])
     ratio = out["async"]["trained_samples_per_s"] / out["sync"]["trained_samples_per_s"]
-    result = {"config": common, "sync": out["sync"], "async": out["async"], "async_over_sync": ratio, "target": 1.5}
+    result = {
+        "config": common,
+        "sync": out["sync"],
+        "async": out["async"],
+        "async_over_sync": ratio,
+        "target": 1.5,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "pipeline_throughput.json").write_text(json.dumps(result, indent=2))
     for mode in ("sync", "async"):

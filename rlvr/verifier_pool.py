@@ -120,7 +120,7 @@ class VerifierPool:
         )
 
     def _new_actor(self) -> Any:
-        return VerifierActor.options(**self._options).remote(self._pickled, self.specs)
+        return VerifierActor.options(**self._options).remote(self._pickled, self.specs)  # type: ignore[attr-defined]
 
     def _replace(self, idx: int) -> None:
         try:
@@ -162,10 +162,11 @@ class VerifierPool:
                             else VerifyStatus.ERROR
                         )
                         for j in pending[i]:
-                            results[j] = VerifierResult(
+                            failed_result = VerifierResult(
                                 0.0, False, status=status, reason=f"request failed: {type(e).__name__}"
                             )
-                            self._count(items[j][0], results[j], 0.0)
+                            results[j] = failed_result
+                            self._count(items[j][0], failed_result, 0.0)
                     continue
                 for j, (result, latency) in zip(pending[i], answers, strict=False):
                     results[j] = result

@@ -13,10 +13,9 @@ from collections import Counter
 from fractions import Fraction
 from typing import Any
 
+from rlvr.types import VerifierResult, VerifyStatus
 from rlvr.verifiers.base import register_verifier
 from rlvr.verifiers.safe_arith import UnsafeExpression, evaluate
-
-from rlvr.types import VerifierResult, VerifyStatus
 
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 

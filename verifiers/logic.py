@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rlvr.verifiers.base import register_verifier
-
 from rlvr.types import VerifierResult, VerifyStatus
+from rlvr.verifiers.base import register_verifier
 
 MAX_ANSWER_CHARS = 20_000
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)

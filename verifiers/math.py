@@ -13,13 +13,12 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from rlvr.errors import RlvrUserError
+from rlvr.types import VerifierResult, VerifyStatus
 from rlvr.verifiers.base import register_verifier
 from rlvr.verifiers.guard import CheckTimeout, GuardedWorker, WorkerCrashed
 from rlvr.verifiers.math_fastpath import fast_label
 from rlvr.verifiers.math_ops import EXTRACTIONS, MATCH_TYPES, MathOptions
-
-from rlvr.errors import RlvrUserError
-from rlvr.types import VerifierResult, VerifyStatus
 
 DEFAULT_TIMEOUT_S = 5.0
 

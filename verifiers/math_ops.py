@@ -67,6 +67,7 @@ def normalise(text: str) -> str:
 
 def _parse(text: str, opts: MathOptions) -> list[Any]:
     from math_verify import parse
+
     from rlvr.verifiers.math_compat import apply
 
     apply()

@@ -164,7 +164,7 @@ def expand_sweep(overrides: list[str]) -> list[list[str]]:
         if ov.is_sweep_override():
             axes.append([f"{key}={v}" for v in ov.sweep_string_iterator()])
         else:
-            axes.append([ov.input_line])
+            axes.append([ov.input_line or ""])
     return [list(combo) for combo in itertools.product(*axes)]
 
 

@@ -114,7 +114,8 @@ class Controller:
         by_group: dict[str, list[Trajectory]] = {}
         for t in trajs:
             by_group.setdefault(t.group_id, []).append(t)
-        keep, drop = [], []
+        keep: list[Trajectory] = []
+        drop: list[Trajectory] = []
         for members in by_group.values():
             (drop if len({m.reward for m in members}) == 1 else keep).extend(members)
         return keep, drop

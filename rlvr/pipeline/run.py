@@ -66,7 +66,7 @@ def run_training(cfg: RlvrConfig) -> dict[str, Any]:
     tag = run_dir.name.replace("_", "-")[-40:]
     t_start = time.time()
     rollout = start_rollout(cfg, model_path, tag=tag, initial=initial)
-    buffer = TrajectoryBuffer.options(max_concurrency=64).remote()
+    buffer = TrajectoryBuffer.options(max_concurrency=64).remote()  # type: ignore[attr-defined]
     learners = None
     logger = MetricsLogger(cfg.logging, run_dir, cfg.trainer.max_steps)
     summary: dict[str, Any] = {"run_dir": str(run_dir), "interrupted": False}
@@ -146,7 +146,7 @@ def _produce(
     cfg: RlvrConfig, ctl: Controller, buffer: Any, logger: MetricsLogger, step: int, n: int, surplus: int
 ) -> int:
     """Generate, verify, filter and queue at least one step's worth; returns the new surplus."""
-    kept_total, metrics = 0, {}
+    kept_total, metrics = 0, dict[str, float]()
     rounds = MAX_FILTER_ROUNDS if cfg.trainer.filter_zero_advantage else 1
     for round_ in range(rounds):
         trajs, metrics = ctl.rollout(step)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import ray
-from rlvr.verifiers import register_verifier
 
 from rlvr.types import VerifierResult, VerifyStatus
 from rlvr.verifier_pool import VerifierPool
+from rlvr.verifiers import register_verifier
 
 pytestmark = pytest.mark.e2e
 TIMEOUT_S = 2.0

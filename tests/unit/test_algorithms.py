@@ -6,12 +6,12 @@ import warnings
 from pathlib import Path
 
 import pytest
-import rlvr.algorithms as algos
 import torch
 import yaml
+
+import rlvr.algorithms as algos
 from rlvr.algorithms import LossInput, TokenStats
 from rlvr.algorithms import simko as simko_mod
-
 from rlvr.errors import RlvrUserError
 from rlvr.metrics.exploration import high_entropy_mask
 from rlvr.policy_stats import fused_token_stats

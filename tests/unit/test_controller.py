@@ -15,7 +15,9 @@ pytestmark = pytest.mark.unit
 
 
 def _gen(texts: list[str], step: int) -> list[list[Sample]]:
-    return [[Sample([1, 2], [3, 4 + j], f"{t} {j}", [-0.5, -0.7], "stop", step) for j in range(4)] for t in texts]
+    return [
+        [Sample([1, 2], [3, 4 + j], f"{t} {j}", [-0.5, -0.7], "stop", step) for j in range(4)] for t in texts
+    ]
 
 
 def _verify(items):  # every other response is correct
@@ -25,7 +27,9 @@ def _verify(items):  # every other response is correct
 def _controller(*overrides: str) -> Controller:
     cfg = load_config(["trainer.prompts_per_step=3", "generator.n_samples=4", *overrides])
     prompts = [Prompt(f"q{i}", str(i)) for i in range(5)]
-    return Controller(cfg, prompts, _gen, _verify, buffer=None, weight_version=lambda: 0, algorithm=get("grpo"))
+    return Controller(
+        cfg, prompts, _gen, _verify, buffer=None, weight_version=lambda: 0, algorithm=get("grpo")
+    )
 
 
 def test_rollout_groups_and_advantages():

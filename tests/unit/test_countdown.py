@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from rlvr.verifiers import get
-from rlvr.verifiers.safe_arith import UnsafeExpression, evaluate
 
 from rlvr.data import countdown
 from rlvr.types import VerifyStatus
+from rlvr.verifiers import get
+from rlvr.verifiers.safe_arith import UnsafeExpression, evaluate
 
 pytestmark = pytest.mark.unit
 

@@ -6,12 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
-import rlvr.algorithms as algos
 import torch
 from pydantic import ValidationError
+
+import rlvr.algorithms as algos
 from rlvr.algorithms import LossInput, TokenStats
 from rlvr.algorithms.base import ALGORITHMS
-
 from rlvr.errors import RlvrUserError
 
 pytestmark = pytest.mark.unit

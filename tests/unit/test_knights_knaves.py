@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rlvr.verifiers import get
 
 from rlvr.data import knights_knaves as kk
 from rlvr.types import VerifyStatus
+from rlvr.verifiers import get
 
 pytestmark = pytest.mark.unit
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"

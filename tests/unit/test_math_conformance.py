@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from rlvr.verifiers import get
 
 pytestmark = pytest.mark.unit

@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
-from rlvr.verifiers import available, get
 
 from rlvr.types import VerifyStatus
+from rlvr.verifiers import available, get
 
 pytestmark = pytest.mark.unit
 DOC = Path(__file__).resolve().parents[2] / "docs" / "VERIFIERS.md"

@@ -7,9 +7,9 @@ import time
 
 import cloudpickle
 import pytest
-from rlvr.verifiers.guard import CheckTimeout, GuardedWorker, WorkerCrashed
 
 from rlvr.types import VerifierResult
+from rlvr.verifiers.guard import CheckTimeout, GuardedWorker, WorkerCrashed
 
 pytestmark = pytest.mark.unit
 

@@ -7,10 +7,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from rlvr.verifiers import available, get
 
 from rlvr.errors import RlvrUserError
 from rlvr.types import VerifyStatus
+from rlvr.verifiers import available, get
 
 pytestmark = pytest.mark.unit
 
