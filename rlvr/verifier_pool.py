@@ -92,6 +92,9 @@ class VerifierActor:
             out.append((result, time.perf_counter() - start))
         return out
 
+    def node_id(self) -> str:
+        return ray.get_runtime_context().get_node_id()
+
     def pid(self) -> int:
         import os
 

@@ -57,6 +57,10 @@ class GeneratorDeployment:
     def weight_version(self) -> int:
         return self.backend.weight_version
 
+    def node_id(self) -> str:
+        """The Ray node this replica runs on (placement checks)."""
+        return ray.get_runtime_context().get_node_id()
+
     def pid(self) -> int:
         """The replica's process id (operators and fault tests)."""
         import os

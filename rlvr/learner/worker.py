@@ -62,6 +62,9 @@ class _Learner:
         if config.get("pid_dir"):  # lets operators (and the fault test) find worker processes
             Path(config["pid_dir"]).mkdir(parents=True, exist_ok=True)
             (Path(config["pid_dir"]) / f"rank{self.rank}.pid").write_text(str(os.getpid()))
+            (Path(config["pid_dir"]) / f"rank{self.rank}.node").write_text(
+                ray.get_runtime_context().get_node_id()
+            )
 
         self.algo = algorithms.get(self.cfg.algorithm.name)
         self.params = self.algo.Params.model_validate(self.cfg.algorithm.params)

@@ -42,6 +42,16 @@ class Rollout:
     def weight_version(self) -> int:
         return int(ray.get(self.store.version.remote(), timeout=60))
 
+    def placement(self) -> dict[str, list[str]]:
+        """Ray node ids of the generator replica answering and of every verifier actor."""
+        timeout = self.cfg.generator.request_timeout_s
+        return {
+            "generator": [str(self.generator.handle.node_id.remote().result(timeout_s=timeout))],
+            "verifier": [
+                str(n) for n in ray.get([a.node_id.remote() for a in self.pool.actors], timeout=timeout)
+            ],
+        }
+
     def shutdown(self) -> None:
         stop_generator(self.app_name)
         self.pool.shutdown()

@@ -97,6 +97,7 @@ def run_training(cfg: RlvrConfig) -> dict[str, Any]:
         counters = ray.get(buffer.counters.remote(), timeout=30)
         summary.update(_accounting(controller_stats=locals().get("controller"), counters=counters))
         summary["verifier_stats"] = rollout.pool.stats()
+        summary["placement"] = _placement(rollout, run_dir)
         summary["checkpoint"] = learners.latest_checkpoint if learners is not None else None
         summary["wall_s"] = round(time.time() - t_start, 1)
         logger.close()
@@ -188,6 +189,17 @@ def _flush_metrics(buffer: Any, logger: MetricsLogger) -> int:
         newest = max(newest, step)
         logger.log(step, row, progress=False)
     return newest
+
+
+def _placement(rollout: Any, run_dir: Path) -> dict[str, list[str]]:
+    """Which Ray node each component ran on, for multi-node runs (best effort: a dead replica has none)."""
+    try:
+        out = rollout.placement()
+    except Exception as e:  # a component already gone must not hide the run's result
+        log.warning("placement: %s", e)
+        out = {}
+    out["learner"] = sorted({p.read_text() for p in (run_dir / "learner" / "pids").glob("rank*.node")})
+    return out
 
 
 def _accounting(controller_stats: Any, counters: dict[str, Any]) -> dict[str, Any]:

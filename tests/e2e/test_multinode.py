@@ -187,3 +187,52 @@ def test_cluster_refuses_a_driver_without_the_token(two_node_cluster):
         timeout=120,
     )
     assert r.returncode != 0 and "IN" not in r.stdout
+
+
+def test_rlvr_run_on_two_nodes(two_node_cluster, tmp_path):
+    """A short `rlvr run` against the existing cluster: verifiers on the verifier node, the rest on the head."""
+    out_dir = tmp_path / "runs"
+    cmd = [
+        sys.executable,
+        "-m",
+        "rlvr.cli",
+        "run",
+        f"cluster.address={two_node_cluster['address']}",
+        "++cluster.generator_resources.gen_learn=0.1",
+        "++cluster.learner_resources.gen_learn=0.1",
+        "++cluster.verifier_resources.verifier_node=0.1",
+        "trainer.max_steps=2",
+        "trainer.prompts_per_step=4",
+        "generator.n_samples=4",
+        "learner.mini_batch_size=16",
+        "learner.micro_batch_size=8",
+        "logging.progress=false",
+        f"trainer.output_dir={out_dir}",
+    ]
+    env = dict(
+        two_node_cluster["env"], VLLM_ENABLE_V1_MULTIPROCESSING="0", HOME=os.environ.get("HOME", "/root")
+    )
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-4000:]
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["accounting"]["balanced"] and summary["accounting"]["trained"] == 2 * 16
+    nodes = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json,ray,sys; ray.init(address=sys.argv[1]); "
+            "print(json.dumps({n['NodeID']: n['Resources'] for n in ray.nodes() if n['Alive']}))",
+            two_node_cluster["address"],
+        ],
+        env=two_node_cluster["env"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    resources = json.loads(nodes.stdout.strip().splitlines()[-1])
+    head = next(k for k, v in resources.items() if "gen_learn" in v)
+    worker = next(k for k, v in resources.items() if "verifier_node" in v)
+    placement = summary["placement"]
+    assert placement["generator"] == [head]
+    assert placement["learner"] == [head]
+    assert set(placement["verifier"]) == {worker}

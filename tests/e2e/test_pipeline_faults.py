@@ -28,11 +28,16 @@ BASE = [
 ]
 
 
-def _alive_pids(class_substr: str) -> list[int]:
-    from ray.util.state import list_actors
+def _alive_pids(title: str, since: float) -> list[int]:
+    """Ray names worker processes `ray::<Class>...`; only those started by this test qualify."""
+    import psutil
 
-    actors = list_actors(filters=[("state", "=", "ALIVE")], limit=1000, raise_on_missing_output=False)
-    return [a.pid for a in actors if class_substr in (a.class_name or "") and a.pid]
+    pids = []
+    for proc in psutil.process_iter(["cmdline", "create_time"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if cmd.startswith("ray::") and title in cmd and proc.info["create_time"] >= since:
+            pids.append(proc.pid)
+    return pids
 
 
 def _steps_logged(run_dir: Path) -> int:
@@ -43,11 +48,13 @@ def _steps_logged(run_dir: Path) -> int:
 
 
 def _kill_later(run_dir: Path, class_substr: str, after_steps: int, killed: list[int]) -> threading.Thread:
+    since = time.time()
+
     def go() -> None:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and _steps_logged(run_dir) < after_steps:
             time.sleep(0.2)
-        pids = _alive_pids(class_substr)
+        pids = _alive_pids(class_substr, since)
         if pids:
             os.kill(pids[0], signal.SIGKILL)
             killed.append(pids[0])
