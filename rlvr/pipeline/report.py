@@ -11,6 +11,8 @@ from typing import Any
 
 from rlvr.errors import RlvrUserError
 
+SMOOTH = 4
+
 
 def read_metrics(run_dir: Path) -> dict[int, dict[str, float]]:
     path = Path(run_dir) / "metrics.jsonl"
@@ -76,7 +78,11 @@ def make_report(run_dir: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for k in keys:
             xs, ys = _series(rows, k)
-            ax.plot(xs, ys, label=k)
+            ax.plot(xs, ys, label=k, alpha=0.45 if name == "reward" else 1.0)
+            if name == "reward" and len(ys) >= SMOOTH:
+                # Steps see different prompts: a moving average shows the trend through their difficulty.
+                avg = [sum(ys[i - SMOOTH + 1 : i + 1]) / SMOOTH for i in range(SMOOTH - 1, len(ys))]
+                ax.plot(xs[SMOOTH - 1 :], avg, lw=2.2, label=f"{k} ({SMOOTH}-step mean)")
         ax.set_xlabel("step")
         ax.set_title(name)
         ax.grid(alpha=0.3)
