@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ def run_training(cfg: RlvrConfig) -> dict[str, Any]:
             lambda: max(rollout.weight_version(), start_step),
             algo,
         )
-        _drive(cfg, controller, buffer, learners, logger, start_step)
+        _drive(cfg, controller, buffer, learners, logger, start_step, _periodic_eval(cfg, rollout, logger))
         if not learners.wait(cfg.trainer.step_timeout_s):
             raise TimeoutError("learners did not finish within trainer.step_timeout_s after the last batch")
         if learners.error is not None:
@@ -108,8 +109,31 @@ def run_training(cfg: RlvrConfig) -> dict[str, Any]:
     return summary
 
 
+def _periodic_eval(cfg: RlvrConfig, rollout: Any, logger: MetricsLogger) -> Callable[[int], None]:
+    """Every `trainer.eval_every` steps: pass@K on held-out prompts through the same generator and verifiers."""
+    if not cfg.trainer.eval_every:
+        return lambda step: None
+    from rlvr.pipeline.evaluate import evaluate_prompts
+
+    prompts = load_prompts(cfg.data, evaluation=True)[: cfg.eval.max_prompts]
+
+    def run(step: int) -> None:
+        if (step + 1) % cfg.trainer.eval_every == 0:
+            res = evaluate_prompts(rollout, cfg, prompts)
+            row = {f"eval/pass@{k}": v for k, v in res["pass_at_k"].items()}
+            logger.log(step, {**row, "eval/mean_at_n": res["mean_at_n"]}, progress=False)
+
+    return run
+
+
 def _drive(
-    cfg: RlvrConfig, ctl: Controller, buffer: Any, learners: Any, logger: MetricsLogger, start: int
+    cfg: RlvrConfig,
+    ctl: Controller,
+    buffer: Any,
+    learners: Any,
+    logger: MetricsLogger,
+    start: int,
+    after_step: Callable[[int], None],
 ) -> None:
     """Produce one batch per learner step behind the weight gate; top up when learners starve
     (stale drops or a replayed step after a worker restart) so nothing waits for data never coming."""
@@ -130,6 +154,7 @@ def _drive(
         starving = not finishing and c["queued"] < n and now - last_change > STARVE_S
         if planned and v >= step - bound:
             surplus = _produce(cfg, ctl, buffer, logger, step, n, surplus)
+            after_step(step)
             step += 1
             last_change = time.monotonic()
         elif starving:

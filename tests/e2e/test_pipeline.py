@@ -38,7 +38,13 @@ def _assert_accounting(summary: dict) -> None:
 @pytest.fixture(scope="module")
 def sync_run(ray_cluster, tmp_path_factory) -> dict:
     return _run(
-        tmp_path_factory.mktemp("sync"), "algorithms=simko", "trainer.mode=sync", "trainer.save_every=2"
+        tmp_path_factory.mktemp("sync"),
+        "algorithms=simko",
+        "trainer.mode=sync",
+        "trainer.save_every=2",
+        "trainer.eval_every=2",
+        "eval.n=4",
+        "eval.max_prompts=4",
     )
 
 
@@ -55,6 +61,9 @@ def test_sync_run_end_to_end(sync_run):
     assert (run_dir / "config.yaml").exists() and (run_dir / "tensorboard").is_dir()
     assert sync_run["checkpoint"] and Path(sync_run["checkpoint"]).exists()
     assert sync_run["accounting"]["trained"] == 3 * 16
+    evals = [r for r in rows if "eval/pass@1" in r]
+    assert [r["step"] for r in evals] == [1]  # trainer.eval_every=2 over 3 steps
+    assert evals[0]["eval/pass@4"] >= evals[0]["eval/pass@1"]
 
 
 def test_async_run_and_accounting(ray_cluster, tmp_path):
