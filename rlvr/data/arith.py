@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 
 from rlvr.types import Prompt
+from rlvr.verifiers.safe_arith import evaluate
 
 OPS = ("+", "-", "*")
 
@@ -24,7 +25,8 @@ def make_problem(
         parts.append(rng.choice(OPS))
         parts.append(str(rng.randint(0, max_operand)))
     expr = "".join(parts)
-    return expr + "=", int(eval(expr, {"__builtins__": {}}))  # noqa: S307 - digits and + - * only
+    value, _ = evaluate(expr)  # the same safe AST walker the countdown verifier uses; never eval()
+    return expr + "=", int(value)
 
 
 def generate(n: int, seed: int = 0, max_operand: int = 9, min_ops: int = 1, max_ops: int = 2) -> list[Prompt]:
