@@ -17,7 +17,7 @@ from rlvr.errors import RlvrUserError
 from rlvr.types import VerifierResult, VerifyStatus
 from rlvr.verifiers.base import register_verifier
 from rlvr.verifiers.guard import CheckTimeout, GuardedWorker, WorkerCrashed
-from rlvr.verifiers.math_fastpath import fast_label
+from rlvr.verifiers.math_fastpath import fast_label, forced_boxed
 from rlvr.verifiers.math_ops import EXTRACTIONS, MATCH_TYPES, MathOptions
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -45,6 +45,28 @@ def make_options(
     return MathOptions(extraction, kinds, precision, bool(strict), bool(allow_set_relation_comp))
 
 
+class _LRU:
+    """A small thread-safe LRU map (verifier actors may call from several threads)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            if key not in self._data:
+                return None
+            self._data.move_to_end(key)
+            return self._data[key]
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
+            if len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+
 class MathVerifier:
     """Stateful (child process + caches) but cheap to copy: pickling drops the process and caches."""
 
@@ -57,8 +79,9 @@ class MathVerifier:
 
     def _init_state(self) -> None:
         self._worker = GuardedWorker(init_ops=[("math_warm", None)])
-        self._gold: OrderedDict[tuple[str, MathOptions], tuple[int | None, bool]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._gold = _LRU(self.gold_cache_size)
+        # (forced boxed content, gold, options) -> (label, extracted): a GRPO group repeats final answers.
+        self._answers = _LRU(4 * self.gold_cache_size)
         self.fast_hits = 0
 
     def __getstate__(self) -> dict[str, Any]:
@@ -73,15 +96,10 @@ class MathVerifier:
 
     def _gold_signature(self, gold: str, opts: MathOptions, timeout_s: float) -> tuple[int | None, bool]:
         key = (gold, opts)
-        with self._lock:
-            if key in self._gold:
-                self._gold.move_to_end(key)
-                return self._gold[key]
-        sig = self._worker.call("math_gold", (gold, opts), timeout_s)
-        with self._lock:
-            self._gold[key] = sig
-            if len(self._gold) > self.gold_cache_size:
-                self._gold.popitem(last=False)
+        sig = self._gold.get(key)
+        if sig is None:
+            sig = self._worker.call("math_gold", (gold, opts), timeout_s)
+            self._gold.put(key, sig)
         return sig
 
     def verify(
@@ -112,9 +130,17 @@ class MathVerifier:
                     self.fast_hits += 1
                     label, extracted = fast
                     return VerifierResult(float(label), label, extracted=extracted, reason="fast path")
+            boxed = forced_boxed(response, opts) if fast_path else None
+            answer_key = (boxed, ground_truth, opts)
+            cached = self._answers.get(answer_key) if boxed is not None else None
+            if cached is not None:
+                self.fast_hits += 1
+                return VerifierResult(float(cached[0]), cached[0], extracted=cached[1], reason="fast path")
             label_or_none, extracted, gold_ok = self._worker.call(
                 "math_check", (response, ground_truth, opts), limit
             )
+            if boxed is not None and label_or_none is not None and gold_ok:
+                self._answers.put(answer_key, (bool(label_or_none), extracted))
         except CheckTimeout:
             return VerifierResult(
                 0.0, False, status=VerifyStatus.TIMEOUT, reason=f"check exceeded {limit:g} s"

@@ -39,17 +39,23 @@ def _single_boxed(response: str) -> str | None:
     return None
 
 
-def fast_label(
-    response: str, gold: str, opts: MathOptions, gold_int: int | None, boxed_gold_ok: bool
-) -> tuple[bool, str] | None:
+def forced_boxed(response: str, opts: MathOptions) -> str | None:
+    """The single \\boxed content that math_verify's extraction is forced onto, or None. When it is not
+    None, the label depends only on (content, gold, options): results can be cached by that key."""
     if "latex" not in opts.match_types or "string" in opts.match_types:
         return None
     if opts.extraction not in ("boxed_first", "answer_is"):
         return None
     content = _single_boxed(response)
+    return None if content is None else content.strip()
+
+
+def fast_label(
+    response: str, gold: str, opts: MathOptions, gold_int: int | None, boxed_gold_ok: bool
+) -> tuple[bool, str] | None:
+    content = forced_boxed(response, opts)
     if content is None:
         return None
-    content = content.strip()
     if gold_int is not None and _INT.fullmatch(content):
         return int(content) == gold_int, content
     if boxed_gold_ok and content == bare_gold(gold):
