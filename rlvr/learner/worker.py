@@ -185,6 +185,7 @@ class _Learner:
         while self.step < tc.max_steps:
             t0 = time.perf_counter()
             batch = self._take()
+            t_data = time.perf_counter()  # the rest of the step is the learner's own work
             if batch is None:
                 break  # buffer closed or timed out: stop cleanly with a final checkpoint
             stale = (self.version - batch.weight_versions).float()
@@ -200,6 +201,7 @@ class _Learner:
                 "staleness_mean": float(stale.mean()),
                 "staleness_max": float(stale.max()),
                 "step_time_s": dt,
+                "train_time_s": time.perf_counter() - t_data,
                 "samples_per_s": self.plan.step_batch / dt,
                 "lr": float(self.engine.get_lr()[0]),
                 "weight_version": float(self.version),
