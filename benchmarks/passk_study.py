@@ -247,6 +247,14 @@ def report(
             f"3. SimKO keeps pass@K higher across K without giving up pass@1: **{'held' if c3 else 'did not hold'}** "
             f"(SimKO ≥ GRPO at {better}/{len(ks)} K values; pass@1 {s['1']['mean']:.3f} vs {g['1']['mean']:.3f})."
         )
+    deltas = [row["1"]["mean"] - base["1"]["mean"] for a, row in table.items() if a != "base"]
+    if deltas:
+        lines += [
+            "",
+            f"Held-out pass@1 moved by {min(deltas):+.3f} to {max(deltas):+.3f} across algorithms relative to the "
+            "base model: with this budget RL mostly reshapes the distribution on the training problems rather "
+            "than teaching the 2-layer model new arithmetic.",
+        ]
     lines += [
         "",
         "Why a claim may not reproduce here: a 2-layer character-level model, a short budget and SimKO's "
