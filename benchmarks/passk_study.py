@@ -205,7 +205,8 @@ def report(
     lines = ["# pass@K study: GRPO vs PSR vs NSR vs W-REINFORCE vs SimKO (tiny model, CPU)", ""]
     lines += [
         f"Budget: {b['steps']} steps x {b['prompts']} prompts x {b['n']} samples, seeds {b['seeds']}; "
-        f"eval n={b['eval_n']} on {b['eval_problems']} held-out problems; wall {wall / 60:.1f} min.",
+        f"eval n={b['eval_n']} on {b['eval_problems']} held-out problems; wall {wall / 60:.1f} min; "
+        f"{len(runs)} of {len(b['seeds']) * len(ALGOS)} training runs completed, {len(ablation)} ablation runs.",
         "",
     ]
     lines += [
@@ -221,9 +222,10 @@ def report(
             f"{row[kmax]['mean'] - base[kmax]['mean']:+.3f} | {'' if lam is None else f'{lam:.3f}'} |"
         )
     lines += ["", "## The paper's three claims, here", ""]
-    if len(b["seeds"]) < 3:
+    seeds_done = sorted({r["seed"] for r in runs})
+    if len(seeds_done) < 3:
         lines += [
-            f"**Quick mode: {len(b['seeds'])} seed, no spread. The verdicts below are the rule applied to "
+            f"**{len(seeds_done)} seed(s) completed, no spread. The verdicts below are the rule applied to "
             "these numbers, not evidence: differences this small are within seed noise.**",
             "",
         ]
@@ -286,6 +288,20 @@ def report(
     return "\n".join(lines) + "\n"
 
 
+def write_outputs(
+    b: dict[str, Any],
+    base: dict[str, Any],
+    runs: list[dict[str, Any]],
+    ablation: list[dict[str, Any]],
+    wall: float,
+) -> None:
+    table = summarize(runs, base)
+    plots(runs, table)
+    payload = {"budget": b, "base": base, "runs": runs, "ablation": ablation, "table": table}
+    (OUT / "results.json").write_text(json.dumps(payload, indent=2, default=str))
+    (OUT / "REPORT.md").write_text(report(runs, table, ablation, b, wall))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
@@ -298,7 +314,10 @@ def main() -> None:
     from rlvr.cluster import connect
     from rlvr.config import load_config
 
+    global OUT
     b = budget(args.quick)
+    if args.quick:
+        OUT = OUT / "quick"  # never overwrite a full study with a quick one
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(os.environ.get("RLVR_STUDY_DIR", "/tmp/rlvr-passk-study")) / time.strftime("%Y%m%d-%H%M%S")
     base_ovs = [*common_overrides(b, work), *args.extra]
@@ -313,6 +332,7 @@ def main() -> None:
             r = train_and_eval(ovs, f"{algo}-s{seed}", evaluate)
             r["algo"], r["seed"] = algo, seed
             runs.append(r)
+            write_outputs(b, base, runs, [], time.time() - t0)  # partial results survive an interrupted study
             print(
                 f"[study] {algo} seed {seed}: pass@1 {r['eval']['pass_at_k']['1']:.3f} "
                 f"pass@{b['eval_n']} {r['eval']['pass_at_k'][str(b['eval_n'])]:.3f}",
@@ -335,17 +355,8 @@ def main() -> None:
                 a = train_and_eval(ovs, f"simko-{knob}{v}", evaluate)
                 a["knob"], a["value"] = knob, v
                 ablation.append(a)
-    table = summarize(runs, base)
-    plots(runs, table)
-    wall = time.time() - t0
-    (OUT / "results.json").write_text(
-        json.dumps(
-            {"budget": b, "base": base, "runs": runs, "ablation": ablation, "table": table},
-            indent=2,
-            default=str,
-        )
-    )
-    (OUT / "REPORT.md").write_text(report(runs, table, ablation, b, wall))
+                write_outputs(b, base, runs, ablation, time.time() - t0)
+    write_outputs(b, base, runs, ablation, time.time() - t0)
     print((OUT / "REPORT.md").read_text())
 
 
