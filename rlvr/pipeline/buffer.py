@@ -43,6 +43,7 @@ class BufferCore:
         self.put_count = 0
         self.metrics: list[dict[str, Any]] = []
         self.closed = False
+        self.waiting = 0  # learner ranks blocked in `take` right now (the controller's starvation signal)
 
     def put(self, trajs: list[Trajectory]) -> int:
         self.queue.extend(trajs)
@@ -94,6 +95,7 @@ class BufferCore:
             "replayed_steps": self.replayed_steps,
             "double_trained": len(self.double_trained),
             "double_trained_ids": list(self.double_trained[:10]),
+            "waiting": self.waiting,
         }
 
 
@@ -130,17 +132,21 @@ class TrajectoryBuffer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         async with cond:
-            while not self.core.closed:
-                got = self.core.try_take(step, rank, world_size, n, current_version, max_staleness)
-                if got is not None:
-                    return got
-                left = deadline - loop.time()
-                if left <= 0:
-                    return None
-                try:
-                    await asyncio.wait_for(cond.wait(), timeout=left)
-                except asyncio.TimeoutError:
-                    return None
+            self.core.waiting += 1
+            try:
+                while not self.core.closed:
+                    got = self.core.try_take(step, rank, world_size, n, current_version, max_staleness)
+                    if got is not None:
+                        return got
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        return None
+                    try:
+                        await asyncio.wait_for(cond.wait(), timeout=left)
+                    except asyncio.TimeoutError:
+                        return None
+            finally:
+                self.core.waiting -= 1
         return None
 
     async def count_filtered(self, ids: list[str]) -> None:

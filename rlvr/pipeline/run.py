@@ -151,7 +151,8 @@ def _drive(
             last_v, last_change = v, now
         planned = step < cfg.trainer.max_steps + int(c["replayed_steps"])
         finishing = learned >= cfg.trainer.max_steps - 1  # all steps trained: learners are saving
-        starving = not finishing and c["queued"] < n and now - last_change > STARVE_S
+        # Only a learner blocked in `take` starves; one busy training must not trigger a stale top-up.
+        starving = not finishing and c["waiting"] > 0 and c["queued"] < n and now - last_change > STARVE_S
         if planned and v >= step - bound:
             surplus = _produce(cfg, ctl, buffer, logger, step, n, surplus)
             after_step(step)
