@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -26,8 +26,6 @@ from rlvr.types import Prompt, Sample, Trajectory, VerifierResult
 class RolloutStats:
     generated: int = 0
     filtered: int = 0
-    put: int = 0
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 class Controller:

@@ -69,6 +69,7 @@ def run_training(cfg: RlvrConfig) -> dict[str, Any]:
     rollout = start_rollout(cfg, model_path, tag=tag, initial=initial)
     buffer = TrajectoryBuffer.options(max_concurrency=64).remote()  # type: ignore[attr-defined]
     learners = None
+    controller: Controller | None = None
     logger = MetricsLogger(cfg.logging, run_dir, cfg.trainer.max_steps)
     summary: dict[str, Any] = {"run_dir": str(run_dir), "interrupted": False}
     try:
@@ -96,7 +97,7 @@ def run_training(cfg: RlvrConfig) -> dict[str, Any]:
     finally:
         _flush_metrics(buffer, logger)
         counters = ray.get(buffer.counters.remote(), timeout=30)
-        summary.update(_accounting(controller_stats=locals().get("controller"), counters=counters))
+        summary.update(_accounting(controller, counters))
         summary["verifier_stats"] = rollout.pool.stats()
         summary["placement"] = _placement(rollout, run_dir)
         summary["checkpoint"] = learners.latest_checkpoint if learners is not None else None
@@ -228,8 +229,8 @@ def _placement(rollout: Any, run_dir: Path) -> dict[str, list[str]]:
     return out
 
 
-def _accounting(controller_stats: Any, counters: dict[str, Any]) -> dict[str, Any]:
-    generated = controller_stats.stats.generated if controller_stats is not None else 0
+def _accounting(controller: Controller | None, counters: dict[str, Any]) -> dict[str, Any]:
+    generated = controller.stats.generated if controller is not None else 0
     acc = {
         "generated": generated,
         "trained": counters["trained"],
