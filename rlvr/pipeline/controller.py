@@ -24,8 +24,7 @@ from rlvr.types import Prompt, Sample, Trajectory, VerifierResult
 
 @dataclass
 class RolloutStats:
-    generated: int = 0
-    filtered: int = 0
+    generated: int = 0  # filtered/trained/stale counts live in the buffer, the one place that sees them all
 
 
 class Controller:

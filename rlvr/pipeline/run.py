@@ -183,7 +183,6 @@ def _produce(
         if drop and round_ == rounds - 1 and kept_total + len(keep) + surplus < n:
             keep, drop = trajs, []  # out of rounds: train on the zero-advantage groups too
         if drop:
-            ctl.stats.filtered += len(drop)
             ray.get(buffer.count_filtered.remote([t.traj_id for t in drop]), timeout=30)
         ray.get(buffer.put.remote(keep), timeout=60)
         kept_total += len(keep)
