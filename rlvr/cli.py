@@ -47,6 +47,8 @@ def run(
 
     summary = run_training(load_config(ovs))
     typer.echo(json.dumps(summary, default=str))
+    if summary.get("interrupted"):
+        sys.exit(130)  # the shell's code for Ctrl-C, though the stop itself was clean
 
 
 @app.command("eval")

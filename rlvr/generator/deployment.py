@@ -54,6 +54,15 @@ class GeneratorDeployment:
             self._sync()
             return self.backend.generate(prompts, sampling)
 
+    def generate_timed(
+        self, prompts: list[str], sampling: SamplingConfig
+    ) -> tuple[list[list[Sample]], float]:
+        """`generate` plus the seconds this replica spent on it (weight load included), so callers that
+        overlap requests with other work still measure the generator's own busy time."""
+        t0 = time.perf_counter()
+        groups = self.generate(prompts, sampling)
+        return groups, time.perf_counter() - t0
+
     def weight_version(self) -> int:
         return self.backend.weight_version
 
@@ -76,25 +85,48 @@ class GeneratorClient:
     request_timeout_s: float = 120.0
     app_name: str = APP_NAME
 
+    def submit(self, prompts: list[str], sampling: SamplingConfig) -> PendingGeneration:
+        """Start a request and return at once; `result()` on the answer waits for it."""
+        return PendingGeneration(
+            self, prompts, sampling, self.handle.generate_timed.remote(prompts, sampling)
+        )
+
     def generate(self, prompts: list[str], sampling: SamplingConfig) -> list[list[Sample]]:
+        return self.submit(prompts, sampling).result()
+
+    def weight_version(self) -> int:
+        return int(self.handle.weight_version.remote().result(timeout_s=self.request_timeout_s))
+
+
+@dataclass
+class PendingGeneration:
+    """A generate request in flight. `seconds` is the replica's own time, set by `result()`."""
+
+    client: GeneratorClient
+    prompts: list[str]
+    sampling: SamplingConfig
+    response: Any
+    seconds: float = 0.0
+
+    def result(self) -> list[list[Sample]]:
+        c = self.client
         for attempt in (1, 2):
             try:
-                return self.handle.generate.remote(prompts, sampling).result(timeout_s=self.request_timeout_s)
+                groups, self.seconds = self.response.result(timeout_s=c.request_timeout_s)
+                return groups  # type: ignore[no-any-return]
             except TimeoutError as e:
                 raise TimeoutError(
-                    f"generator '{self.app_name}' did not answer within generator.request_timeout_s="
-                    f"{self.request_timeout_s:g}s ({len(prompts)} prompts, n={sampling.n})"
+                    f"generator '{c.app_name}' did not answer within generator.request_timeout_s="
+                    f"{c.request_timeout_s:g}s ({len(self.prompts)} prompts, n={self.sampling.n})"
                 ) from e
             except Exception as e:  # replica died / unavailable: one retry, then a clear error
                 if attempt == 2:
                     raise RuntimeError(
-                        f"generator '{self.app_name}' failed twice: {type(e).__name__}: {e}"
+                        f"generator '{c.app_name}' failed twice: {type(e).__name__}: {e}"
                     ) from e
                 log.warning("generator request failed (%s); retrying once", type(e).__name__)
+                self.response = c.handle.generate_timed.remote(self.prompts, self.sampling)
         raise AssertionError("unreachable")
-
-    def weight_version(self) -> int:
-        return int(self.handle.weight_version.remote().result(timeout_s=self.request_timeout_s))
 
 
 def check_resources(cfg: GeneratorConfig, extra: dict[str, float] | None = None) -> None:

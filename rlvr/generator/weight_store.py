@@ -5,10 +5,13 @@ numpy arrays (or tensors) already in the object store. Out: `latest() -> (versio
 for generator replicas that pull. It re-puts the weights so that it owns them: they outlive the
 publisher (a finished or restarted learner). It never accepts an older or equal version. Refs are
 wrapped in a list so Ray passes the reference, not the value; a new publish drops the old copy.
+`wait_newer(version, timeout_s)` blocks until a newer version lands, so the controller's weight gate
+reacts at once instead of polling (the actor runs several threads, see `get_or_create_store`).
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import ray
@@ -21,6 +24,7 @@ class WeightStore:
     def __init__(self) -> None:
         self._version = -1
         self._ref: list[Any] | None = None
+        self._changed = threading.Condition()
 
     def publish(self, version: int, state_ref: list[Any]) -> int:
         if version <= self._version:
@@ -31,20 +35,33 @@ class WeightStore:
             raise TypeError("publish(version, [ref]): pass the ObjectRef inside a one-element list")
         # Own a copy: an object owned by the publishing learner dies with it (end of run, worker
         # restart), and replicas that pull later would get OwnerDiedError.
-        self._version, self._ref = version, [ray.put(ray.get(state_ref[0], timeout=300))]
+        own = [ray.put(ray.get(state_ref[0], timeout=300))]
+        with self._changed:
+            if version <= self._version:  # a concurrent publish won
+                raise ValueError(f"weight version {version} is not newer than the stored {self._version}")
+            self._version, self._ref = version, own
+            self._changed.notify_all()
         return version
 
     def latest(self) -> tuple[int, list[Any]] | None:
-        return None if self._ref is None else (self._version, self._ref)
+        with self._changed:
+            return None if self._ref is None else (self._version, self._ref)
 
     def version(self) -> int:
         return self._version
+
+    def wait_newer(self, version: int, timeout_s: float) -> int:
+        """The stored version once it is newer than `version`, or the current one after `timeout_s`."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._version > version, timeout=timeout_s)
+            return self._version
 
 
 def get_or_create_store(name: str = DEFAULT_NAME, namespace: str | None = None) -> Any:
     """The named store, created on first use. Not detached: it dies with the driver that made it, so a
     new run never inherits an old run's version counter."""
-    opts = {"name": name, "namespace": namespace, "get_if_exists": True}
+    # Several threads: `wait_newer` blocks one while publish and the replicas' reads go on.
+    opts = {"name": name, "namespace": namespace, "get_if_exists": True, "max_concurrency": 8}
     return WeightStore.options(**opts).remote()  # type: ignore[attr-defined]
 
 

@@ -14,7 +14,7 @@ import ray
 
 from rlvr.config.schema import RlvrConfig
 from rlvr.generator.base import SamplingConfig
-from rlvr.generator.deployment import GeneratorClient, start_generator, stop_generator
+from rlvr.generator.deployment import GeneratorClient, PendingGeneration, start_generator, stop_generator
 from rlvr.generator.weight_store import get_or_create_store, publish_weights
 from rlvr.types import Sample, VerifierResult
 from rlvr.verifier_pool import VerifierPool
@@ -31,16 +31,23 @@ class Rollout:
     pool: VerifierPool
     app_name: str
 
-    def generate(self, texts: list[str], step: int, **sampling: Any) -> list[list[Sample]]:
+    def submit(self, texts: list[str], step: int, **sampling: Any) -> PendingGeneration:
+        """Start generating without waiting, so the caller can verify the previous batch meanwhile."""
         seed = None if self.cfg.generator.seed is None else self.cfg.generator.seed * 100_003 + step
         params = SamplingConfig.from_config(self.cfg.generator, seed=seed, **sampling)
-        return self.generator.generate(texts, params)
+        return self.generator.submit(texts, params)
+
+    def generate(self, texts: list[str], step: int, **sampling: Any) -> list[list[Sample]]:
+        return self.submit(texts, step, **sampling).result()
 
     def verify(self, items: list[tuple[str, str, str, dict[str, Any]]]) -> list[VerifierResult]:
         return self.pool.verify_batch(items)
 
     def weight_version(self) -> int:
         return int(ray.get(self.store.version.remote(), timeout=60))
+
+    def wait_newer(self, version: int, timeout_s: float) -> int:
+        return int(ray.get(self.store.wait_newer.remote(version, timeout_s), timeout=timeout_s + 60))
 
     def placement(self) -> dict[str, list[str]]:
         """Ray node ids of the generator replica answering and of every verifier actor."""

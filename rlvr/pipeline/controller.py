@@ -19,7 +19,15 @@ import torch
 from rlvr.algorithms.base import Algorithm
 from rlvr.config.schema import RlvrConfig
 from rlvr.errors import RlvrUserError
-from rlvr.types import Prompt, Sample, Trajectory, VerifierResult
+from rlvr.types import Prompt, Trajectory, VerifierResult
+
+
+@dataclass
+class PendingRollout:
+    step: int
+    prompts: list[Prompt]
+    generation: Any  # the groups, or a request whose result() returns them (and sets .seconds)
+    t_submit: float
 
 
 @dataclass
@@ -32,11 +40,12 @@ class Controller:
         self,
         cfg: RlvrConfig,
         prompts: list[Prompt],
-        generate: Callable[[list[str], int], list[list[Sample]]],
+        generate: Callable[[list[str], int], Any],  # groups, or a pending request (see PendingRollout)
         verify: Callable[[list[tuple[str, str, str, dict[str, Any]]]], list[VerifierResult]],
         buffer: Any,
         weight_version: Callable[[], int],
         algorithm: Algorithm,
+        wait_newer: Callable[[int, float], object] | None = None,
     ) -> None:
         self.cfg = cfg
         self.prompts = prompts
@@ -45,6 +54,7 @@ class Controller:
         self.buffer = buffer
         self.weight_version = weight_version
         self.algorithm = algorithm
+        self._wait_newer = wait_newer
         self.params = algorithm.Params.model_validate(cfg.algorithm.params)
         self.stats = RolloutStats()
         names = set(cfg.verifiers.specs)
@@ -55,6 +65,13 @@ class Controller:
                 f"are selected; add them with verifiers=[...]"
             )
 
+    def wait_for_weights(self, version: int, timeout_s: float) -> None:
+        """Block until weights newer than `version` are published, or `timeout_s` passes."""
+        if self._wait_newer is None:
+            time.sleep(min(timeout_s, 0.05))
+        else:
+            self._wait_newer(version, timeout_s)
+
     def staleness_bound(self) -> int:
         return 0 if self.cfg.trainer.mode == "sync" else self.cfg.trainer.max_staleness
 
@@ -64,11 +81,22 @@ class Controller:
         n = len(self.prompts)
         return [self.prompts[(step * k + i) % n] for i in range(k)]
 
-    def rollout(self, step: int) -> tuple[list[Trajectory], dict[str, float]]:
+    def submit(self, step: int) -> PendingRollout:
+        """Start generating `step`'s batch; with a pending-request generator this returns at once."""
         prompts = self.prompts_for_step(step)
         t0 = time.monotonic()
-        groups = self.generate([p.text for p in prompts], step)
-        t_gen = time.monotonic() - t0
+        return PendingRollout(step, prompts, self.generate([p.text for p in prompts], step), t0)
+
+    def rollout(self, step: int) -> tuple[list[Trajectory], dict[str, float]]:
+        return self.complete(self.submit(step))
+
+    def complete(self, pending: PendingRollout) -> tuple[list[Trajectory], dict[str, float]]:
+        """Wait for the generation, then verify, score and build the step's trajectories."""
+        step, prompts, gen = pending.step, pending.prompts, pending.generation
+        groups = gen.result() if hasattr(gen, "result") else gen
+        # The generator's own time when it reports one: a request overlapped with other work has
+        # waited longer than the generator worked on it.
+        t_gen = float(getattr(gen, "seconds", 0.0)) or time.monotonic() - pending.t_submit
         tag = uuid.uuid4().hex[:8]  # one group id per prompt: group-relative advantages depend on it
         flat = [
             (p, s, f"{step}-{i}-{tag}")

@@ -23,12 +23,13 @@ from rlvr.learner.launcher import resolve_resume, start_learners
 from rlvr.models.loading import resolve_model_path
 from rlvr.pipeline.buffer import TrajectoryBuffer
 from rlvr.pipeline.components import start_rollout
-from rlvr.pipeline.controller import Controller
+from rlvr.pipeline.controller import Controller, PendingRollout
 from rlvr.pipeline.logger import MetricsLogger
 from rlvr.pipeline.rundir import make_run_dir
 
 log = logging.getLogger(__name__)
 MAX_FILTER_ROUNDS = 4  # DAPO-style top-up rounds per step before training on what there is
+GATE_POLL_S = 0.5  # longest wait in the weight gate before re-checking learners and the buffer
 STARVE_S = 10.0  # learners idle this long with too little queued: they need data we did not plan
 
 
@@ -77,11 +78,12 @@ def run_training(cfg: RlvrConfig) -> dict[str, Any]:
         controller = Controller(
             cfg,
             prompts,
-            rollout.generate,
+            rollout.submit,
             rollout.verify,
             buffer,
             lambda: max(rollout.weight_version(), start_step),
             algo,
+            wait_newer=rollout.wait_newer,
         )
         _drive(cfg, controller, buffer, learners, logger, start_step, _periodic_eval(cfg, rollout, logger))
         if not learners.wait(cfg.trainer.step_timeout_s):
@@ -137,11 +139,14 @@ def _drive(
     after_step: Callable[[int], None],
 ) -> None:
     """Produce one batch per learner step behind the weight gate; top up when learners starve
-    (stale drops or a replayed step after a worker restart) so nothing waits for data never coming."""
+    (stale drops or a replayed step after a worker restart) so nothing waits for data never coming.
+    When the gate already admits the next step, its generation starts before this step is verified
+    and queued, so the generator never idles on the driver's bookkeeping."""
     n = cfg.trainer.prompts_per_step * cfg.generator.n_samples
     bound = ctl.staleness_bound()
     deadline_s = cfg.trainer.step_timeout_s
     step, surplus = start, 0
+    ahead: PendingRollout | None = None  # the generation already running for `step`
     learned = start - 1  # the last step the learners reported
     last_v, last_change = -1, time.monotonic()
     while not learners.done:
@@ -150,12 +155,20 @@ def _drive(
         now = time.monotonic()
         if v != last_v:
             last_v, last_change = v, now
-        planned = step < cfg.trainer.max_steps + int(c["replayed_steps"])
+        planned_until = cfg.trainer.max_steps + int(c["replayed_steps"])
         finishing = learned >= cfg.trainer.max_steps - 1  # all steps trained: learners are saving
         # Only a learner blocked in `take` starves; one busy training must not trigger a stale top-up.
         starving = not finishing and c["waiting"] > 0 and c["queued"] < n and now - last_change > STARVE_S
-        if planned and v >= step - bound:
-            surplus = _produce(cfg, ctl, buffer, logger, step, n, surplus)
+        if ahead is None and step < planned_until and v >= step - bound:
+            ahead = ctl.submit(step)
+        if ahead is not None:
+            current, ahead = ahead, None
+            pending_gen = current.generation
+            if hasattr(pending_gen, "result"):
+                pending_gen.result()  # wait here, so the next request goes out the moment this one is done
+            if step + 1 < planned_until and ctl.weight_version() >= step + 1 - bound:
+                ahead = ctl.submit(step + 1)
+            surplus = _produce(cfg, ctl, buffer, logger, step, n, surplus, first=current)
             after_step(step)
             step += 1
             last_change = time.monotonic()
@@ -166,18 +179,27 @@ def _drive(
         else:
             if not finishing and now - last_change > deadline_s:
                 raise TimeoutError(f"no progress for trainer.step_timeout_s={deadline_s:g}s (weights at {v})")
-            time.sleep(0.05)
+            # Woken by the next publish; the timeout re-checks starvation and the learners' exit.
+            ctl.wait_for_weights(v, GATE_POLL_S)
         learned = max(learned, _flush_metrics(buffer, logger))
 
 
 def _produce(
-    cfg: RlvrConfig, ctl: Controller, buffer: Any, logger: MetricsLogger, step: int, n: int, surplus: int
+    cfg: RlvrConfig,
+    ctl: Controller,
+    buffer: Any,
+    logger: MetricsLogger,
+    step: int,
+    n: int,
+    surplus: int,
+    first: PendingRollout | None = None,
 ) -> int:
-    """Generate, verify, filter and queue at least one step's worth; returns the new surplus."""
+    """Generate (or finish `first`), verify, filter and queue at least one step's worth; returns the
+    new surplus."""
     kept_total, metrics = 0, dict[str, float]()
     rounds = MAX_FILTER_ROUNDS if cfg.trainer.filter_zero_advantage else 1
     for round_ in range(rounds):
-        trajs, metrics = ctl.rollout(step)
+        trajs, metrics = ctl.complete(first) if first is not None and round_ == 0 else ctl.rollout(step)
         ctl.stats.generated += len(trajs)
         keep, drop = ctl.filter_groups(trajs)
         if drop and round_ == rounds - 1 and kept_total + len(keep) + surplus < n:

@@ -1,0 +1,93 @@
+"""Ctrl-C on a real `rlvr run`: SIGINT goes to the whole foreground process group, as a terminal sends
+it. The run must stop cleanly (exit 130, balanced accounting, a final checkpoint), and a new run must
+resume from that checkpoint at the step where the first one stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rlvr.config import load_config
+from rlvr.learner.checkpoint import read_meta
+from rlvr.pipeline.run import run_training
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+BASE = [
+    "trainer.prompts_per_step=4",
+    "generator.n_samples=4",
+    "learner.micro_batch_size=8",
+    "learner.mini_batch_size=16",
+    "logging.progress=false",
+]
+
+
+def _learner_steps(run_dir: Path) -> list[int]:
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return sorted({json.loads(x)["step"] for x in path.read_text().splitlines() if '"loss"' in x})
+
+
+def test_ctrl_c_stops_cleanly_and_resumes(ray_cluster, tmp_path):
+    run_dir = tmp_path / "interrupted"
+    cmd = [
+        sys.executable,
+        "-m",
+        "rlvr.cli",
+        "run",
+        *BASE,
+        "trainer.max_steps=500",  # far more than it gets through before the interrupt
+        "cluster.dashboard=false",
+        f"trainer.output_dir={tmp_path}",
+        "trainer.run_name=interrupted",
+    ]
+    proc = subprocess.Popen(
+        cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while len(_learner_steps(run_dir)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        assert len(_learner_steps(run_dir)) >= 2, "no learner steps within 300 s"
+        os.killpg(proc.pid, signal.SIGINT)  # the terminal's Ctrl-C: driver and children alike
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=30)
+    assert proc.returncode == 130, err[-3000:]
+    assert "interrupted" in err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["interrupted"] is True
+    acc = summary["accounting"]
+    assert acc["balanced"] and acc["double_trained"] == 0, acc
+    meta = read_meta(Path(summary["checkpoint"]))
+    assert meta is not None
+    stopped_at = int(meta["step"])
+    trained = _learner_steps(run_dir)
+    assert stopped_at == len(trained) == trained[-1] + 1, (meta, trained)
+    assert acc["trained"] == stopped_at * 16, acc
+
+    # Resume on the shared cluster: one more step, numbered where the interrupted run stopped.
+    cfg = load_config(
+        [
+            *BASE,
+            f"trainer.max_steps={stopped_at + 1}",
+            f"trainer.resume={summary['checkpoint']}",
+            f"trainer.output_dir={tmp_path}",
+            "trainer.run_name=resumed",
+        ]
+    )
+    resumed = run_training(cfg)
+    assert resumed["interrupted"] is False
+    assert _learner_steps(tmp_path / "resumed") == [stopped_at]
+    assert int(read_meta(Path(resumed["checkpoint"]))["step"]) == stopped_at + 1
