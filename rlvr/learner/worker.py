@@ -38,6 +38,14 @@ def _load_model(path: str, cfg: RlvrConfig, device: torch.device) -> torch.nn.Mo
     return model.to(device)  # type: ignore[arg-type]  # HF's typed .to wrapper
 
 
+def _skip_cpu_shm_allreduce() -> None:
+    """DeepSpeed compiles a C++ shared-memory all-reduce (about 30 s, and it needs g++) when a CPU process
+    group first starts. Only its inference all-reduce uses it; training goes through torch.distributed."""
+    import deepspeed.ops
+
+    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+
+
 def _seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -75,6 +83,8 @@ class _Learner:
         model = _load_model(self.model_path, self.cfg, self.device)
         opt, sched = build_optimizer(model, self.lc)
         ds_cfg = deepspeed_config(self.lc, self.plan, self.world, self.lc.use_gpu)
+        if not self.lc.use_gpu:
+            _skip_cpu_shm_allreduce()
         self.engine, _, _, _ = deepspeed.initialize(
             model=model, optimizer=opt, lr_scheduler=sched, config=ds_cfg, dist_init_required=False
         )

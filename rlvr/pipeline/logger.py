@@ -14,6 +14,7 @@ from typing import Any
 
 from rlvr.config.schema import LoggingConfig
 from rlvr.deploy.auth import redact
+from rlvr.errors import RlvrUserError
 
 
 class MetricsLogger:
@@ -31,8 +32,13 @@ class MetricsLogger:
             self._tb = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
         self._wandb = None
         if cfg.wandb:
-            import wandb  # optional dependency
-
+            try:
+                import wandb  # optional dependency
+            except ImportError as e:
+                raise RlvrUserError(
+                    "logging.wandb=true needs the wandb package: pip install 'rlvr[wandb]'"
+                ) from e
+            # Offline mode writes the run under the run directory; `wandb sync` uploads it later.
             self._wandb = wandb.init(project=cfg.wandb_project, mode=cfg.wandb_mode, dir=str(run_dir))
 
     def log(self, step: int, metrics: dict[str, Any], *, progress: bool = True) -> None:
@@ -63,7 +69,7 @@ class MetricsLogger:
             ("acc", "accuracy"),
             ("lam1", "lambda/rank1"),
             ("H", "entropy"),
-            ("stale", "staleness/mean"),
+            ("stale", "staleness_mean"),
         ]
         parts = [f"{short}={m[k]:.3f}" for short, k in keys if k in m]
         line = f"\r[{bar}] step {done}/{self.total} " + " ".join(parts) + f" {time.time() - self.t0:.0f}s"

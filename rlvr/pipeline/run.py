@@ -56,13 +56,15 @@ def _resume_state(path: str) -> tuple[int, dict[str, Any]] | None:
 def run_training(cfg: RlvrConfig) -> dict[str, Any]:
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     run_dir = make_run_dir(cfg)
+    logger = MetricsLogger(cfg.logging, run_dir, cfg.trainer.max_steps)  # first: a missing wandb fails fast
     algo = get_algorithm(cfg.algorithm.name)
     prompts = load_prompts(cfg.data)
     resume = resolve_resume(cfg)
     model_path = resolve_model_path(cfg.model)
     info = connect(cfg.cluster)
     _say(info["message"])
-    _say(f"run directory {run_dir}; TensorBoard: tensorboard --logdir {run_dir / 'tensorboard'}")
+    tb = f"; TensorBoard: tensorboard --logdir {run_dir / 'tensorboard'}" if cfg.logging.tensorboard else ""
+    _say(f"run directory {run_dir}{tb}")
     initial = _resume_state(resume) if resume else None
     start_step = initial[0] if initial else 0
     tag = run_dir.name.replace("_", "-")[-40:]
@@ -71,7 +73,6 @@ def run_training(cfg: RlvrConfig) -> dict[str, Any]:
     buffer = TrajectoryBuffer.options(max_concurrency=64).remote()  # type: ignore[attr-defined]
     learners = None
     controller: Controller | None = None
-    logger = MetricsLogger(cfg.logging, run_dir, cfg.trainer.max_steps)
     summary: dict[str, Any] = {"run_dir": str(run_dir), "interrupted": False}
     try:
         learners = start_learners(cfg, model_path, buffer, rollout.store_name, run_dir, resume_path=resume)

@@ -66,3 +66,32 @@ def test_rows_needing_unselected_verifier_fail_fast():
     cfg = load_config([])
     with pytest.raises(RlvrUserError, match="logic"):
         Controller(cfg, [Prompt("q", "a", data_source="logic")], _gen, _verify, None, lambda: 0, get("grpo"))
+
+
+class _Pending:
+    """Stands in for a generate request in flight (GeneratorClient.submit)."""
+
+    def __init__(self, groups):
+        self.groups, self.seconds, self.waited = groups, 0.0, False
+
+    def result(self):
+        self.waited, self.seconds = True, 0.123
+        return self.groups
+
+
+def test_submit_then_complete_uses_the_generators_own_time():
+    cfg = load_config(["trainer.prompts_per_step=3", "generator.n_samples=4"])
+    prompts = [Prompt(f"q{i}", str(i)) for i in range(5)]
+    made: list[_Pending] = []
+
+    def submit(texts, step):
+        made.append(_Pending(_gen(texts, step)))
+        return made[-1]
+
+    ctl = Controller(cfg, prompts, submit, _verify, None, lambda: 0, get("grpo"))
+    pending = ctl.submit(1)
+    assert not made[0].waited  # submitting does not wait for the batch
+    trajs, metrics = ctl.complete(pending)
+    assert made[0].waited and len(trajs) == 12
+    assert metrics["gen/seconds"] == pytest.approx(0.123)
+    assert [t.prompt.text for t in trajs[::4]] == ["q3", "q4", "q0"]
