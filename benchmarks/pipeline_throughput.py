@@ -40,7 +40,7 @@ def window_stats(run_dir: Path) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3, help="sync/async pairs; the ratio is their median")
     ap.add_argument("--extra", nargs="*", default=[], help="more overrides for both runs")
     args = ap.parse_args()

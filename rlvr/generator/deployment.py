@@ -10,6 +10,7 @@ their own. Start-up checks resources first and every wait is bounded; nothing he
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -34,7 +35,14 @@ class GeneratorDeployment:
     ) -> None:
         from rlvr.generator.base import make_backend
 
-        self.backend = make_backend(model_path, GeneratorConfig(**cfg))
+        gen = GeneratorConfig(**cfg)
+        if gen.num_gpus == 0:  # this replica's process is its own: use only the CPUs it reserved
+            from rlvr.cpu_threads import limit_cpu_threads
+
+            # vLLM's CPU backend would bind one OpenMP thread to every core; unbound, it uses torch's count.
+            os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+            limit_cpu_threads(gen.num_cpus)
+        self.backend = make_backend(model_path, gen)
         self.store = ray.get_actor(store_name, namespace=store_namespace)
         self.lock = threading.Lock()  # one engine: batches and weight loads take turns
         with self.lock:

@@ -66,6 +66,10 @@ class _Learner:
         self.buffer = config["buffer"]
         self.store = ray.get_actor(config["weight_store_name"], namespace=config.get("namespace"))
         self.device = torch.device(f"cuda:{torch.cuda.current_device()}" if self.lc.use_gpu else "cpu")
+        if not self.lc.use_gpu:
+            from rlvr.cpu_threads import limit_cpu_threads
+
+            limit_cpu_threads(self.lc.cpus_per_worker)
         _seed(self.cfg.trainer.seed + self.rank)
         if config.get("pid_dir"):  # lets operators (and the fault test) find worker processes
             Path(config["pid_dir"]).mkdir(parents=True, exist_ok=True)

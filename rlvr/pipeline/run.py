@@ -93,7 +93,7 @@ def run_training(cfg: RlvrConfig) -> dict[str, Any]:
             raise RuntimeError(f"learners failed: {learners.error}") from learners.error
     except KeyboardInterrupt:
         summary["interrupted"] = True
-        _say("interrupted: closing the buffer so learners save a checkpoint and stop")
+        _say("interrupted: learners save a checkpoint and stop (Ctrl-C again to quit without one)")
         ray.get(buffer.close.remote(), timeout=30)
         if learners is not None:
             learners.wait(cfg.trainer.step_timeout_s)
@@ -109,7 +109,10 @@ def run_training(cfg: RlvrConfig) -> dict[str, Any]:
         rollout.shutdown()
         ray.kill(buffer)
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    _say(f"done in {summary['wall_s']}s; checkpoint {summary['checkpoint']}")
+    if summary["interrupted"] and summary["checkpoint"]:
+        _say(f"stopped after {summary['wall_s']}s; continue with trainer.resume={summary['checkpoint']}")
+    else:
+        _say(f"done in {summary['wall_s']}s; checkpoint {summary['checkpoint']}")
     return summary
 
 
