@@ -101,7 +101,8 @@ def main() -> None:
     result: dict = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
     try:
         tiny = str(build_tiny_model(TinyModelConfig()))
-        cfg = GeneratorConfig(backend="vllm", num_cpus=1.0, startup_timeout_s=300, request_timeout_s=600)
+        # Both engines get the 2 cores: the replica runs floor(num_cpus) threads, HF in-process uses torch's 2.
+        cfg = GeneratorConfig(backend="vllm", num_cpus=2.0, startup_timeout_s=300, request_timeout_s=600)
         store = get_or_create_store("bench-store")
         client = start_generator(cfg, tiny, "bench-store", app_name="bench-gen")
         hf = HfBackend(tiny, GeneratorConfig(backend="hf"))
