@@ -115,13 +115,17 @@ class PendingGeneration:
     sampling: SamplingConfig
     response: Any
     seconds: float = 0.0
+    _groups: list[list[Sample]] | None = None
 
     def result(self) -> list[list[Sample]]:
+        """Wait for the answer (once; later calls return the same groups)."""
+        if self._groups is not None:
+            return self._groups
         c = self.client
         for attempt in (1, 2):
             try:
-                groups, self.seconds = self.response.result(timeout_s=c.request_timeout_s)
-                return groups  # type: ignore[no-any-return]
+                self._groups, self.seconds = self.response.result(timeout_s=c.request_timeout_s)
+                return self._groups
             except TimeoutError as e:
                 raise TimeoutError(
                     f"generator '{c.app_name}' did not answer within generator.request_timeout_s="
