@@ -3,7 +3,6 @@ killed (SIGKILL of the actor's process) mid-run. The run must complete and the a
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -11,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from run_support import learner_steps
 
 from rlvr.config import load_config
 from rlvr.pipeline.run import run_training
@@ -41,10 +41,7 @@ def _alive_pids(title: str, since: float) -> list[int]:
 
 
 def _steps_logged(run_dir: Path) -> int:
-    path = run_dir / "metrics.jsonl"
-    if not path.exists():
-        return 0
-    return len({json.loads(x)["step"] for x in path.read_text().splitlines() if '"loss"' in x})
+    return len(learner_steps(run_dir))
 
 
 def _kill_later(run_dir: Path, class_substr: str, after_steps: int, killed: list[int]) -> threading.Thread:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from run_support import learner_steps
 
 from rlvr.config import load_config
 from rlvr.learner.checkpoint import read_meta
@@ -27,13 +28,6 @@ BASE = [
     "learner.mini_batch_size=16",
     "logging.progress=false",
 ]
-
-
-def _learner_steps(run_dir: Path) -> list[int]:
-    path = run_dir / "metrics.jsonl"
-    if not path.exists():
-        return []
-    return sorted({json.loads(x)["step"] for x in path.read_text().splitlines() if '"loss"' in x})
 
 
 def test_ctrl_c_stops_cleanly_and_resumes(ray_cluster, tmp_path):
@@ -54,10 +48,10 @@ def test_ctrl_c_stops_cleanly_and_resumes(ray_cluster, tmp_path):
     )
     try:
         deadline = time.monotonic() + 300
-        while len(_learner_steps(run_dir)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        while len(learner_steps(run_dir)) < 2 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
         assert proc.poll() is None, "the run ended before it could be interrupted"
-        assert len(_learner_steps(run_dir)) >= 2, "no learner steps within 300 s"
+        assert len(learner_steps(run_dir)) >= 2, "no learner steps within 300 s"
         os.killpg(proc.pid, signal.SIGINT)  # the terminal's Ctrl-C: driver and children alike
         out, err = proc.communicate(timeout=300)
     finally:
@@ -73,7 +67,7 @@ def test_ctrl_c_stops_cleanly_and_resumes(ray_cluster, tmp_path):
     meta = read_meta(Path(summary["checkpoint"]))
     assert meta is not None
     stopped_at = int(meta["step"])
-    trained = _learner_steps(run_dir)
+    trained = learner_steps(run_dir)
     assert stopped_at == len(trained) == trained[-1] + 1, (meta, trained)
     assert acc["trained"] == stopped_at * 16, acc
 
@@ -89,5 +83,5 @@ def test_ctrl_c_stops_cleanly_and_resumes(ray_cluster, tmp_path):
     )
     resumed = run_training(cfg)
     assert resumed["interrupted"] is False
-    assert _learner_steps(tmp_path / "resumed") == [stopped_at]
+    assert learner_steps(tmp_path / "resumed") == [stopped_at]
     assert int(read_meta(Path(resumed["checkpoint"]))["step"]) == stopped_at + 1
