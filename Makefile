@@ -5,11 +5,18 @@ ARGS ?= algorithms=simko verifiers=math
 
 .PHONY: install install-dev run test test-unit lint bench
 
-install:
+# Stamps: install again only when the project's requirements (or the installer) changed.
+$(VENV)/.installed-cpu: pyproject.toml scripts/bootstrap.sh
 	RLVR_VENV=$(VENV) bash scripts/bootstrap.sh cpu
+	touch $@
 
-install-dev:
+$(VENV)/.installed-cpu-dev: pyproject.toml scripts/bootstrap.sh
 	RLVR_VENV=$(VENV) bash scripts/bootstrap.sh cpu,dev
+	touch $@ $(VENV)/.installed-cpu
+
+install: $(VENV)/.installed-cpu
+
+install-dev: $(VENV)/.installed-cpu-dev
 
 run: install
 	$(BIN)/rlvr run $(ARGS)

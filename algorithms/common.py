@@ -1,11 +1,9 @@
-"""Building blocks shared by every strategy: advantages, clipped surrogate, KL, entropy, aggregation, metrics.
+"""Building blocks shared by the estimators and losses: group statistics, the clipped surrogate with its
+KL and entropy terms, and the metrics every loss reports.
 
-In: tensors from a `LossInput` plus the strategy's per-token ratio/advantage/mask choices.
+In: tensors from a `LossInput` plus a loss's per-token ratio/advantage choices.
 Out: a `LossOutput`. Pure tensor code: never touches a model, optimizer or config object.
-
-Aggregation (`loss_agg`), for a per-token quantity x and mask m over B responses:
-- token_mean: sum_{i,t} m_it x_it / max(sum_{i,t} m_it, 1)
-- seq_sum (Dr.GRPO): sum_{i,t} m_it x_it / B — sum over tokens, mean over the B responses of the batch.
+Aggregation is `rlvr.algorithms.aggregation.aggregate` (mini-batch-wide normalisers).
 """
 
 from __future__ import annotations
@@ -13,8 +11,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from rlvr.algorithms.base import AlgorithmParams, LossInput, LossOutput
+from rlvr.algorithms.aggregation import aggregate
+from rlvr.algorithms.base import AlgorithmParams
 from rlvr.errors import RlvrUserError
+from rlvr.loss_types import LossInput, LossOutput
 from rlvr.metrics.exploration import exploration_metrics, masked_mean
 
 
@@ -22,30 +22,29 @@ def float_dtype(x: Tensor) -> torch.dtype:
     return x.dtype if x.is_floating_point() else torch.float32
 
 
+def group_stats(rewards: Tensor, group_index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per response, in float64: its group's size, sum of rewards and mean (index_add over group ids)."""
+    r = rewards.to(torch.float64)
+    g = group_index.long()
+    n_groups = int(g.max().item()) + 1 if g.numel() else 0
+    count = torch.zeros(n_groups, dtype=r.dtype, device=r.device).index_add_(0, g, torch.ones_like(r))
+    total = torch.zeros_like(count).index_add_(0, g, r)
+    return count[g], total[g], total[g] / count[g].clamp_min(1.0)
+
+
 def group_advantages(rewards: Tensor, group_index: Tensor, norm_std: bool, eps: float) -> Tensor:
     """(r - mean_group) / (std_group + eps); std is the unbiased sample std (0 for a one-response group).
     norm_std=False gives Dr.GRPO's r - mean_group."""
     r = rewards.to(torch.float64)
     g = group_index.long()
-    n_groups = int(g.max().item()) + 1 if g.numel() else 0
-    count = torch.zeros(n_groups, dtype=r.dtype, device=r.device).index_add_(0, g, torch.ones_like(r))
-    mean = torch.zeros_like(count).index_add_(0, g, r) / count.clamp_min(1.0)
-    centred = r - mean[g]
+    count, _, mean = group_stats(rewards, group_index)
+    centred = r - mean
     if not norm_std:
         return centred.to(float_dtype(rewards))
-    ss = torch.zeros_like(count).index_add_(0, g, centred**2)
+    n_groups = int(g.max().item()) + 1 if g.numel() else 0
+    ss = torch.zeros(n_groups, dtype=r.dtype, device=r.device).index_add_(0, g, centred**2)[g]
     std = (ss / (count - 1).clamp_min(1.0)).sqrt()
-    out = centred / (std[g] + eps)
-    return out.to(float_dtype(rewards))
-
-
-def aggregate(x: Tensor, mask: Tensor, loss_agg: str) -> Tensor:
-    m = mask.to(x.dtype)
-    if loss_agg == "token_mean":
-        return (x * m).sum() / m.sum().clamp_min(1.0)
-    if loss_agg == "seq_sum":
-        return (x * m).sum() / max(x.shape[0], 1)
-    raise ValueError(f"loss_agg must be 'token_mean' or 'seq_sum'; got {loss_agg!r}")
+    return (centred / (std + eps)).to(float_dtype(rewards))
 
 
 def k3(log_ratio: Tensor) -> Tensor:
@@ -62,11 +61,14 @@ def ppo_loss(
     pg_mask: Tensor | None = None,
     high_entropy: Tensor | None = None,
     extra: dict[str, float] | None = None,
+    clip_ratio_c: float | None = None,
 ) -> LossOutput:
     """PPO clipped surrogate (+ k3 KL to the reference, - entropy bonus), aggregated by params.loss_agg.
 
     ratio defaults to exp(logp - old_logp); adv_tok to the per-response advantage broadcast over tokens;
-    pg_mask (tokens that enter the policy-gradient term) to inp.mask. KL, entropy and metrics use inp.mask.
+    pg_mask (tokens that enter the policy-gradient term) to inp.mask — the normaliser stays the mini-batch's
+    (see aggregation). clip_ratio_c enables verl's dual clip for A < 0. inp.is_weight multiplies the
+    policy-gradient term per token (never KL/entropy). KL, entropy and metrics use inp.mask.
     """
     st = inp.stats
     logp = st.logprobs
@@ -81,26 +83,64 @@ def ppo_loss(
     eps_hi = params.clip_eps if params.clip_eps_high is None else params.clip_eps_high
     surr = ratio * adv_tok
     surr_clip = torch.clamp(ratio, 1.0 - eps_lo, 1.0 + eps_hi) * adv_tok
-    pg_loss = aggregate(-torch.minimum(surr, surr_clip), pg_mask, params.loss_agg)
-    loss = pg_loss
+    pg_tok = -torch.minimum(surr, surr_clip)
+    dual = None
+    if clip_ratio_c is not None:
+        # Dual clip (Ye et al. 2020, as verl): for A < 0, -r A grows without bound in r; cap it at -c A.
+        dual = (adv_tok < 0) & (pg_tok > -clip_ratio_c * adv_tok)
+        pg_tok = torch.where(dual, -clip_ratio_c * adv_tok, pg_tok)
+    if inp.is_weight is not None:
+        pg_tok = pg_tok * inp.is_weight.detach().to(logp.dtype)
+    pg_loss = aggregate(pg_tok, inp, params.loss_agg, weight=pg_mask)
+    extra = dict(extra or {})
+    if dual is not None:
+        extra["dual_clip_frac"] = masked_mean(dual.to(logp.dtype), pg_mask).item()
+    return finish_loss(
+        inp,
+        params,
+        pg_loss,
+        clipped=surr_clip < surr,
+        pg_mask=pg_mask,
+        high_entropy=high_entropy,
+        extra=extra,
+    )
 
+
+def finish_loss(
+    inp: LossInput,
+    params: AlgorithmParams,
+    pg_loss: Tensor,
+    *,
+    clipped: Tensor,
+    pg_mask: Tensor | None = None,
+    high_entropy: Tensor | None = None,
+    extra: dict[str, float] | None = None,
+) -> LossOutput:
+    """pg_loss (already aggregated) + kl_coef * agg(k3 to the reference) - entropy_coef * agg(H), and the
+    metrics every loss reports; `clipped` [B, T] bool marks tokens whose update the loss clipped."""
+    st = inp.stats
+    logp = st.logprobs
+    mask = inp.mask.to(logp.dtype)
+    pg_mask = mask if pg_mask is None else pg_mask.to(logp.dtype)
+    loss = pg_loss
     metrics: dict[str, float] = {}
     if st.ref_logprobs is not None:
-        kl = aggregate(k3(st.ref_logprobs.detach().to(logp.dtype) - logp), mask, params.loss_agg)
-        metrics["kl"] = kl.item()
+        k3_tok = k3(st.ref_logprobs.detach().to(logp.dtype) - logp)
+        metrics["kl"] = masked_mean(k3_tok.detach(), mask).item()
         if params.kl_coef > 0:
-            loss = loss + params.kl_coef * kl
+            loss = loss + params.kl_coef * aggregate(k3_tok, inp, params.loss_agg)
     elif params.kl_coef > 0:
         raise RlvrUserError(
             "algorithm.params.kl_coef > 0 needs a reference model (learner.reference_model=true)"
         )
     if params.entropy_coef > 0:
-        loss = loss - params.entropy_coef * aggregate(st.entropy, mask, params.loss_agg)
+        loss = loss - params.entropy_coef * aggregate(st.entropy, inp, params.loss_agg)
 
     with torch.no_grad():
+        old = inp.old_logprobs.detach().to(logp.dtype)
         metrics["loss"] = loss.item()
         metrics["pg_loss"] = pg_loss.item()
-        metrics["clip_frac"] = masked_mean((surr_clip < surr).to(logp.dtype), pg_mask).item()
+        metrics["clip_frac"] = masked_mean(clipped.to(logp.dtype), pg_mask).item()
         metrics["approx_kl"] = masked_mean(k3(logp.detach() - old), mask).item()
         metrics.update(
             exploration_metrics(

@@ -1,28 +1,28 @@
-"""NSR: negative-sample reinforcement — only incorrect responses train, with advantage -1.
+"""NSR (negative-sample reinforcement, Zhu et al. 2025 "The Surprising Effectiveness of Negative
+Reinforcement"): the `nsr` advantage estimator and the `nsr` preset (+ ppo loss).
 
-In: rewards/correct flags; a `LossInput`. Out: advantages [N] (-1 incorrect, 0 otherwise); a `LossOutput`.
-The policy-gradient term is averaged over the incorrect responses' tokens only; KL/entropy/metrics still
-cover every valid token.
+In: correct flags [N]. Out: A_i = -1 for an incorrect response, 0 otherwise. The correct responses stay in
+the batch with advantage 0: the loss normalises by ALL valid tokens of the mini-batch, as the paper's
+objective, so loss(psr) + loss(nsr) = the +/-1 REINFORCE loss on the same batch.
 """
 
 from __future__ import annotations
 
 from torch import Tensor
 
-from rlvr.algorithms.base import Algorithm, AlgorithmParams, LossInput, LossOutput, register_algorithm
-from rlvr.algorithms.common import float_dtype as _float
-from rlvr.algorithms.common import ppo_loss
+from rlvr.algorithms import ppo as _ppo  # noqa: F401  (registers the ppo loss the preset names)
+from rlvr.algorithms.base import register_algorithm
+from rlvr.algorithms.common import float_dtype
+from rlvr.algorithms.composed import Composed
+from rlvr.algorithms.registries import AdvantageParams, register_advantage
+
+
+@register_advantage("nsr", params=AdvantageParams)
+def nsr_advantages(rewards: Tensor, correct: Tensor, group_index: Tensor, params: AdvantageParams) -> Tensor:
+    return -(~correct.bool()).to(float_dtype(rewards))
 
 
 @register_algorithm("nsr")
-class NSR(Algorithm):
-    Params = AlgorithmParams
-
-    def advantages(
-        self, rewards: Tensor, correct: Tensor, group_index: Tensor, params: AlgorithmParams
-    ) -> Tensor:
-        return -(~correct.bool()).to(_float(rewards))
-
-    def loss(self, inp: LossInput, params: AlgorithmParams) -> LossOutput:
-        # inp.advantages come from `advantages`; the selection mask keeps the other responses out of the mean.
-        return ppo_loss(inp, params, pg_mask=inp.mask * (~inp.correct.bool())[:, None])
+class NSR(Composed):
+    advantage_name = "nsr"
+    loss_name = "ppo"

@@ -1,11 +1,12 @@
-"""SimKO (arXiv 2510.14807): top-K smoothing on correct responses, rank-1 penalty on incorrect ones.
+"""SimKO (arXiv 2510.14807): the `simko` policy loss and the `simko` preset (= grpo advantages + simko loss).
 
-In: rewards/groups (GRPO advantages); a `LossInput` whose stats carry >= top_k candidates.
-Out: advantages [N]; a `LossOutput`. Only on high-entropy tokens (w_t = 1, see rlvr.metrics.exploration):
+In: a `LossInput` whose stats carry >= top_k candidates. Out: a `LossOutput`.
+Only on high-entropy tokens (w_t = 1, see rlvr.metrics.exploration):
 - A > 0: ratio = (1 - a w) r + (a w / K) sum_k sg(r / g_k) g_k with r = pi/pi_old, g_k = exp(lp_k - sg(lp_k)).
   Its value is r; its gradient spreads a fraction a of the update over the current top-K candidates.
 - A < 0 and the sampled token is rank-1: advantage scaled by lam.
-PPO clipping applies to the mixed ratio. tau = 1.0 in quantile mode selects no token (GRPO).
+PPO clipping applies to the mixed ratio (no dual clip, as the official code). tau = 1.0 in quantile mode
+selects no token (GRPO). Aggregated by `loss_agg` like every loss.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from rlvr.algorithms.base import LossInput, LossOutput, register_algorithm
+from rlvr.algorithms import grpo as _grpo  # noqa: F401  (registers the grpo estimator the preset names)
+from rlvr.algorithms.base import AlgorithmParams, register_algorithm
 from rlvr.algorithms.common import ppo_loss
-from rlvr.algorithms.grpo import GRPO, GRPOParams
+from rlvr.algorithms.composed import Composed
+from rlvr.algorithms.registries import register_policy_loss
+from rlvr.loss_types import LossInput, LossOutput
 from rlvr.metrics.exploration import high_entropy_mask, masked_mean
 
 _warned_tau1 = False
 
 
-class SimKOParams(GRPOParams):
+class SimKOLossParams(AlgorithmParams):
     top_k: int = Field(3, ge=1, le=64, description="K candidates that share the positive update")
     alpha: float = Field(0.01, ge=0.0, le=1.0, description="share of the update spread over the top-K")
     lam: float = Field(
@@ -43,34 +47,41 @@ def simko_ratio(r: Tensor, topk_logprobs: Tensor, smooth: Tensor, alpha: float) 
     return (1.0 - aw) * r + (aw / k) * spread
 
 
+def _simko_top_k(params: SimKOLossParams) -> int:
+    return max(params.metrics_top_k, params.top_k)
+
+
+@register_policy_loss("simko", params=SimKOLossParams, top_k=_simko_top_k)
+def simko_loss(inp: LossInput, params: SimKOLossParams) -> LossOutput:
+    global _warned_tau1
+    if params.tau_mode == "quantile" and params.tau >= 1.0 and not _warned_tau1:
+        warnings.warn("SimKO with tau=1.0 (quantile) selects no token: it reduces to GRPO", stacklevel=2)
+        _warned_tau1 = True
+    st = inp.stats
+    if st.topk_logprobs.shape[-1] < params.top_k:
+        raise ValueError(
+            f"SimKO needs {params.top_k} top-k candidates; stats carry {st.topk_logprobs.shape[-1]}"
+        )
+    logp = st.logprobs
+    mask = inp.mask.to(logp.dtype)
+    w = high_entropy_mask(st.entropy, mask, params.tau, params.tau_mode)
+    adv = inp.advantages.detach().to(logp.dtype)[:, None].expand_as(logp)
+    smooth = (adv > 0).to(logp.dtype) * w
+    r = torch.exp(logp - inp.old_logprobs.detach().to(logp.dtype))
+    ratio = simko_ratio(r, st.topk_logprobs[..., : params.top_k], smooth, params.alpha)
+    penal = (adv < 0) & st.is_rank1.bool() & (w > 0)
+    adv_tok = torch.where(penal, adv * params.lam, adv)
+    extra = {
+        "simko/smooth_frac": masked_mean(smooth, mask).item(),
+        "simko/penalty_frac": masked_mean(penal.to(logp.dtype), mask).item(),
+    }
+    return ppo_loss(inp, params, ratio=ratio, adv_tok=adv_tok, high_entropy=w, extra=extra)
+
+
 @register_algorithm("simko")
-class SimKO(GRPO):
-    Params = SimKOParams
+class SimKO(Composed):
+    advantage_name = "grpo"
+    loss_name = "simko"
 
-    def top_k(self, params: SimKOParams) -> int:  # type: ignore[override]
-        return max(params.metrics_top_k, params.top_k)
 
-    def loss(self, inp: LossInput, params: SimKOParams) -> LossOutput:  # type: ignore[override]
-        global _warned_tau1
-        if params.tau_mode == "quantile" and params.tau >= 1.0 and not _warned_tau1:
-            warnings.warn("SimKO with tau=1.0 (quantile) selects no token: it reduces to GRPO", stacklevel=2)
-            _warned_tau1 = True
-        st = inp.stats
-        if st.topk_logprobs.shape[-1] < params.top_k:
-            raise ValueError(
-                f"SimKO needs {params.top_k} top-k candidates; stats carry {st.topk_logprobs.shape[-1]}"
-            )
-        logp = st.logprobs
-        mask = inp.mask.to(logp.dtype)
-        w = high_entropy_mask(st.entropy, mask, params.tau, params.tau_mode)
-        adv = inp.advantages.detach().to(logp.dtype)[:, None].expand_as(logp)
-        smooth = (adv > 0).to(logp.dtype) * w
-        r = torch.exp(logp - inp.old_logprobs.detach().to(logp.dtype))
-        ratio = simko_ratio(r, st.topk_logprobs[..., : params.top_k], smooth, params.alpha)
-        penal = (adv < 0) & st.is_rank1.bool() & (w > 0)
-        adv_tok = torch.where(penal, adv * params.lam, adv)
-        extra = {
-            "simko/smooth_frac": masked_mean(smooth, mask).item(),
-            "simko/penalty_frac": masked_mean(penal.to(logp.dtype), mask).item(),
-        }
-        return ppo_loss(inp, params, ratio=ratio, adv_tok=adv_tok, high_entropy=w, extra=extra)
+SimKOParams = SimKO.Params

@@ -1,9 +1,11 @@
-"""Generation throughput (vLLM Serve deployment vs transformers backend) and weight-sync latency.
+"""Generation throughput (vLLM Serve deployment with 1 and 2 replicas vs the transformers backend) and
+weight-sync latency.
 
-Same prompts, same sampling (fixed-length: ignore_eos), same run. Weight sync is measured end to end:
-learner-side ray.put + WeightStore.publish, then the first generate call that pulls and loads the new
-version, minus a plain generate call of the same size. Models: the tiny arith model and a random-init
-0.5B-parameter Qwen2 (Qwen2.5-0.5B shapes, built from config, nothing downloaded).
+Same prompts, same sampling (fixed-length: ignore_eos, per-sample seeds), same run. Weight sync is
+measured end to end: `publish_weights` (chunked ray.put + WeightStore.stage/commit), then the first
+generate call that pulls and loads the new version, minus a plain generate call of the same size.
+Models: the tiny arith model and a random-init 0.5B-parameter Qwen2 (Qwen2.5-0.5B shapes, built from
+config, nothing downloaded), synced in bfloat16 (into a bf16 engine) and in float32.
 Writes benchmarks/results/generation_throughput.json.
 """
 
@@ -75,7 +77,7 @@ def sync_latency(client, store, state: dict, first_version: int, reps: int = 3) 
     }
 
 
-def random_qwen2_05b(folder: Path) -> tuple[str, int, dict]:
+def random_qwen2_05b(folder: Path, dtype: torch.dtype) -> tuple[str, int, dict]:
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     conf = Qwen2Config(
@@ -84,10 +86,33 @@ def random_qwen2_05b(folder: Path) -> tuple[str, int, dict]:
         tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0,
     )  # fmt: skip
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(conf)
+    model = Qwen2ForCausalLM(conf).to(dtype)
     model.save_pretrained(folder, safe_serialization=True)
     build_tokenizer(512).save_pretrained(folder)
     return str(folder), sum(p.numel() for p in model.parameters()), model.state_dict()
+
+
+def sync_05b(cfg: GeneratorConfig, dtype: torch.dtype, name: str) -> dict:
+    with tempfile.TemporaryDirectory() as d:
+        path, n_params, state = random_qwen2_05b(Path(d), dtype)
+        store = get_or_create_store(f"bench-store-{name}")
+        big_cfg = cfg.model_copy(
+            update={
+                "kv_cache_space_gib": 1.0,
+                "max_model_len": 512,
+                "dtype": str(dtype).removeprefix("torch."),
+            }
+        )
+        big = start_generator(big_cfg, path, f"bench-store-{name}", app_name=f"bench-gen-{name}")
+        try:
+            # Tied tensors are sent once (weight_chunks dedupes by storage): count each storage once too.
+            unique = {t.untyped_storage().data_ptr(): t for t in state.values()}
+            nbytes = sum(t.numel() * t.element_size() for t in unique.values())
+            return {"params": n_params, "dtype": str(dtype), "bytes_sent": nbytes,
+                    **sync_latency(big, store, state, 1, reps=2)}  # fmt: skip
+        finally:
+            stop_generator(f"bench-gen-{name}")
+            ray.kill(store)
 
 
 def main() -> None:
@@ -112,19 +137,32 @@ def main() -> None:
         print(
             f"tiny: vLLM deployment {vllm_tp['tokens_per_s_median']:.0f} tok/s, HF {hf_tp['tokens_per_s_median']:.0f} tok/s, ratio {ratio:.2f}x"
         )
-        result["throughput_tiny"] = {"prompts": len(PROMPTS), "sampling": vars(SAMPLING), "vllm_serve": vllm_tp,
-                                     "hf_in_process": hf_tp, "vllm_over_hf": ratio}  # fmt: skip
+        result["throughput_tiny"] = {"prompts": len(PROMPTS), "sampling": {**vars(SAMPLING), "seeds": "per sample"},
+                                     "vllm_serve": vllm_tp, "hf_in_process": hf_tp, "vllm_over_hf": ratio}  # fmt: skip
         result["weight_sync_tiny"] = sync_latency(client, store, hf.model.state_dict(), 1)
         print("tiny sync:", result["weight_sync_tiny"])
         stop_generator("bench-gen")
-        with tempfile.TemporaryDirectory() as d:
-            path, n_params, state = random_qwen2_05b(Path(d))
-            big_store = get_or_create_store("bench-store-05b")
-            big_cfg = cfg.model_copy(update={"kv_cache_space_gib": 1.0, "max_model_len": 512})
-            big = start_generator(big_cfg, path, "bench-store-05b", app_name="bench-gen-05b")
-            result["weight_sync_05b"] = {"params": n_params, **sync_latency(big, big_store, state, 1, reps=2)}
-            print("0.5B sync:", result["weight_sync_05b"])
-            stop_generator("bench-gen-05b")
+        # 1 vs 2 replicas on the same 2 cores (one thread each): a step's prompts split in two slices
+        half = cfg.model_copy(update={"num_cpus": 1.0})
+        replicas = {}
+        for k in (1, 2):
+            c = start_generator(
+                half.model_copy(update={"num_replicas": k}), tiny, "bench-store", app_name=f"bench-r{k}"
+            )
+            replicas[f"replicas_{k}"] = throughput(lambda c=c: c.generate(PROMPTS, SAMPLING))
+            stop_generator(f"bench-r{k}")
+        replicas["two_over_one"] = (
+            replicas["replicas_2"]["tokens_per_s_median"] / replicas["replicas_1"]["tokens_per_s_median"]
+        )
+        result["throughput_tiny_replicas"] = {"num_cpus_per_replica": 1.0, **replicas}
+        print(
+            "replicas:",
+            {k: v if isinstance(v, float) else v["tokens_per_s_median"] for k, v in replicas.items()},
+        )
+        result["weight_sync_05b"] = sync_05b(cfg, torch.bfloat16, "05b-bf16")
+        print("0.5B bf16 sync:", result["weight_sync_05b"])
+        result["weight_sync_05b_fp32"] = sync_05b(cfg, torch.float32, "05b-fp32")
+        print("0.5B fp32 sync:", result["weight_sync_05b_fp32"])
     finally:
         ray.shutdown()
     OUT.parent.mkdir(parents=True, exist_ok=True)

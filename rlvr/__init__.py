@@ -1,6 +1,7 @@
 """rlvr: Ray-native reinforcement learning with verifiable rewards.
 
-Public API: `run`, `load_config`, `register_verifier`, `register_algorithm`, and the typed records.
+Public API: `run`, `load_config`, `register_verifier`, `register_algorithm`, `register_group_reward`,
+and the typed records.
 Heavy modules (Ray, torch, vLLM) load only when a function that needs them is called.
 """
 
@@ -15,6 +16,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from rlvr.algorithms.base import register_algorithm
+    from rlvr.rewards import register_group_reward
     from rlvr.verifiers.base import register_verifier
 
 
@@ -27,6 +29,10 @@ def __getattr__(name: str) -> Any:
         from rlvr.algorithms.base import register_algorithm
 
         return register_algorithm
+    if name == "register_group_reward":
+        from rlvr.rewards import register_group_reward
+
+        return register_group_reward
     raise AttributeError(f"module 'rlvr' has no attribute {name!r}")
 
 
@@ -48,6 +54,7 @@ __all__ = [
     "WeightVersion",
     "load_config",
     "register_algorithm",
+    "register_group_reward",
     "register_verifier",
     "run",
 ]

@@ -9,14 +9,14 @@ from typing import Any
 
 import typer
 
-from rlvr.errors import RlvrUserError
+from rlvr.errors import RlvrRunError, RlvrUserError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Reinforcement learning with verifiable rewards on Ray."
 )
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the resolved configuration.")
 deploy_app = typer.Typer(no_args_is_help=True, help="Kubernetes (KubeRay) deployment.")
-model_app = typer.Typer(no_args_is_help=True, help="Build models.")
+model_app = typer.Typer(no_args_is_help=True, help="Build or import models.")
 app.add_typer(config_app, name="config")
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(model_app, name="model")
@@ -80,7 +80,9 @@ def verify(
         raise RlvrUserError(
             f"--verifier: '{name}' is not selected; selected: {', '.join(cfg.verifiers.specs)}"
         )
-    spec = cfg.verifiers.specs[name].model_dump()
+    from rlvr.rewards import verifier_options
+
+    spec = verifier_options(cfg.verifiers.specs[name].model_dump())
     spec.pop("timeout_s", None)
     result = get(name).verify(response, gold, **spec)
     typer.echo(json.dumps(result.to_dict()))
@@ -124,6 +126,19 @@ def model_tiny(
     typer.echo(str(path))
 
 
+@model_app.command("import")
+def model_import(
+    gguf_file: Path = typer.Argument(..., help="a .gguf file (llama.cpp format)"),
+    out: Path = typer.Option(..., "--out", "-o", help="folder for the Hugging Face model"),
+    dtype: str = typer.Option("float32", "--dtype", help="float32 or bfloat16"),
+    force: bool = typer.Option(False, "--force", help="replace a non-empty --out folder"),
+) -> None:
+    """Import a GGUF file as a Hugging Face folder (dequantised); then train with model.path=<out>."""
+    from rlvr.models.gguf import import_gguf
+
+    typer.echo(str(import_gguf(gguf_file, out, dtype=dtype, overwrite=force)))
+
+
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="a run directory")) -> None:
     """Draw PNG plots (reward, pass@K, Lambda^(k)) from a run directory."""
@@ -139,6 +154,9 @@ def main(argv: list[str] | None = None) -> Any:
     except RlvrUserError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(2)
+    except RlvrRunError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(1)
     except ModuleNotFoundError as e:
         if e.name and e.name.startswith("rlvr."):
             typer.echo(f"error: this command is not built yet ({e.name} is missing)", err=True)

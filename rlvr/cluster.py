@@ -25,6 +25,29 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _SINGLE_HOST_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
+def _loopback_interface() -> str:
+    """The interface holding 127.0.0.1 ('lo' on Linux, 'lo0' on macOS)."""
+    import psutil
+
+    for name, addrs in psutil.net_if_addrs().items():
+        if any(a.address == "127.0.0.1" for a in addrs):
+            return name
+    return "lo"
+
+
+def loopback_env() -> dict[str, str]:
+    """What the libraries inside Ray workers read to pick their bind/advertise address: gloo's pair
+    sockets (`GLOO_SOCKET_IFNAME`), torch's env:// rendezvous (`MASTER_ADDR`) and vLLM's own sockets
+    (`VLLM_HOST_IP`, `VLLM_LOOPBACK_IP`). The learners' TCPStore is bound by `rlvr.learner.process_group`."""
+    lo = "127.0.0.1"
+    return {
+        "GLOO_SOCKET_IFNAME": _loopback_interface(),
+        "MASTER_ADDR": lo,
+        "VLLM_HOST_IP": lo,
+        "VLLM_LOOPBACK_IP": lo,
+    }
+
+
 def component_options(cfg: ClusterConfig, component: Component) -> dict[str, Any]:
     """Ray actor/task options that pin `component` to the nodes advertising its custom resources."""
     resources = {
@@ -99,6 +122,11 @@ def _start_local(cfg: ClusterConfig) -> dict[str, Any]:
         kwargs["_node_ip_address"] = "127.0.0.1"
     elif cfg.host not in ("0.0.0.0", "::"):
         kwargs["_node_ip_address"] = cfg.host
+    if local_only:
+        os.environ.update(loopback_env())  # inherited by every Ray process this cluster starts
+    # One node that lives and dies with this driver: Ray Train's node-preemption watcher (one more Python
+    # process per training run) has nothing to watch. The user's own setting wins.
+    os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
     with _loopback_node_ip(local_only):
         ctx = ray.init(
             address="local",
@@ -114,7 +142,7 @@ def _start_local(cfg: ClusterConfig) -> dict[str, Any]:
     dashboard = f"http://{ctx.dashboard_url}" if cfg.dashboard and ctx.dashboard_url else None
     scope = "local-only (loopback)" if local_only else f"reachable on {cfg.host}"
     auth = f"token auth on, token file {token_file}" if token_file else "token auth OFF"
-    where = f"dashboard {dashboard}" if dashboard else "dashboard off"
+    where = f"dashboard {dashboard}" if dashboard else "dashboard off (cluster.dashboard=true)"
     msg = f"started a local Ray cluster, {scope}; {where}; {auth}"
     return {
         "address": address_info.get("gcs_address"),

@@ -20,3 +20,17 @@ def limit_cpu_threads(num_cpus: float) -> int:
     os.environ["OMP_NUM_THREADS"] = str(n)
     torch.set_num_threads(n)
     return n
+
+
+def adopt_thread_count() -> None:
+    """Give the calling (new) thread the process's torch thread count.
+
+    OpenMP keeps its thread count per thread: a thread started after `limit_cpu_threads` begins at the
+    library default (one per core) until torch's lazy per-thread init runs inside its first parallel op.
+    vLLM's CPU attention reads the count when it builds its metadata (before any torch op in a fresh
+    thread) and checks it again in the kernel (after), and aborts on "thread_num (2 vs. 1)". Call this
+    first thing in every thread that drives a model.
+    """
+    import torch
+
+    torch.get_num_threads()  # runs at::internal::lazy_init_num_threads for this thread

@@ -21,3 +21,10 @@ def closest(name: str, options: Iterable[str]) -> str:
 def unknown(kind: str, name: str, options: Iterable[str]) -> RlvrUserError:
     opts = sorted(options)
     return RlvrUserError(f"unknown {kind} '{name}'; registered: {', '.join(opts)}{closest(name, opts)}")
+
+
+class RlvrRunError(RuntimeError):
+    """A run that started but could not finish as asked (learners stopped early, nothing can be learned).
+    The CLI prints it on one line and exits 1; the run directory keeps what was done."""
+
+    exit_code = 1

@@ -69,6 +69,12 @@ class Sample:
     behaviour_logprobs: list[float]
     finish_reason: str
     weight_version: int
+    weight_epoch: int = 0  # bumped when a learner restarts from a checkpoint: versions then repeat
+
+    @property
+    def truncated(self) -> bool:
+        """Cut at generator.max_tokens (no EOS or stop string)."""
+        return self.finish_reason == "length"
 
 
 @dataclass
@@ -81,6 +87,9 @@ class Trajectory:
     result: VerifierResult
     advantage: float = 0.0
     traj_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    trainable: bool = (
+        True  # False: accounted as trained, but its tokens are masked out of the loss (overlong)
+    )
 
     @property
     def reward(self) -> float:

@@ -18,7 +18,9 @@ from typing import Any
 import cloudpickle
 import ray
 
+from rlvr.rewards import verifier_options
 from rlvr.types import VerifierResult, VerifyStatus
+from rlvr.verifier_kwargs import option_names, verify_kwargs
 
 Item = tuple[str, str, str, dict[str, Any]]
 
@@ -52,6 +54,7 @@ class VerifierActor:
 
         self.verifiers = cloudpickle.loads(pickled)
         self.specs = specs
+        self._options: dict[str, frozenset[str]] = {}
         custom = {n: v for n, v in self.verifiers.items() if not getattr(v, "self_guarded", False)}
         self.generic = (
             GuardedWorker(init_ops=[("set_verifiers", cloudpickle.dumps(custom))]) if custom else None
@@ -66,8 +69,10 @@ class VerifierActor:
             )
         spec = dict(self.specs.get(name, {}))
         timeout_s = float(spec.pop("timeout_s", 5.0))
-        kwargs = {**spec, **(metadata or {})}
         verifier = self.verifiers[name]
+        if name not in self._options:
+            self._options[name] = option_names(verifier)
+        kwargs = verify_kwargs(spec, metadata, self._options[name])  # row columns never set options
         try:
             if getattr(verifier, "self_guarded", False):
                 if hasattr(verifier, "timeout_s"):
@@ -110,7 +115,8 @@ class VerifierPool:
         request_timeout_s: float = 60.0,
         resources: dict[str, float] | None = None,
     ) -> None:
-        self.specs = {name: dict(spec or {}) for name, spec in specs.items()}
+        # weight/applies_to are the reward planner's (rlvr.rewards), not options of the verifier.
+        self.specs = {name: verifier_options(spec or {}) for name, spec in specs.items()}
         self.request_timeout_s = request_timeout_s
         self._options: dict[str, Any] = {"num_cpus": num_cpus, "max_concurrency": 1}
         if resources:

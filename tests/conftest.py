@@ -17,8 +17,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
+    """../shared (test data). Missing on a user's clone: the tests that need it skip, with one line naming
+    the folder; under CI=true they fail instead, so CI always runs them."""
     if not SHARED.exists():
-        pytest.fail(f"test data folder {SHARED} is missing")
+        msg = f"needs the test data folder {SHARED} (not part of the repository)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(msg)
+        pytest.skip(msg)
     return SHARED
 
 

@@ -43,6 +43,7 @@ def _normalise(expr: str) -> str:
 
 class CountdownVerifier:
     self_guarded = True  # bounded by safe_arith's size limits
+    row_fields = ("numbers",)  # read from the row, not a grading option (rlvr.verifier_kwargs)
 
     def verify(
         self, response: str, ground_truth: str, *, numbers: Any = None, **_metadata: Any

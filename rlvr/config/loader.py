@@ -23,11 +23,22 @@ from rlvr.config.schema import RlvrConfig
 from rlvr.errors import RlvrUserError, closest
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-GROUPS = ("algorithms", "verifiers", "model", "data")
+GROUPS = ("algorithms", "advantage", "verifiers", "model", "data")
 
 
 def group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+# Config maps whose keys are the user's: `generator.engine_kwargs.enforce_eager=false` adds a key to them.
+OPEN_DICTS = (
+    "generator.engine_kwargs.",
+    "algorithm.params.",
+    "cluster.runtime_env.",
+    "cluster.generator_resources.",
+    "cluster.learner_resources.",
+    "cluster.verifier_resources.",
+)
 
 
 def _path_shorthand(overrides: list[str]) -> list[str]:
@@ -41,6 +52,13 @@ def _path_shorthand(overrides: list[str]) -> list[str]:
         elif eq and key == "algorithms" and value not in group_options(key) and _registered_algorithm(value):
             # A strategy registered from Python (or a plugin) without a preset YAML: its own defaults.
             out += ["~algorithms", f"algorithm.name={value}"]
+        elif eq and key == "advantage" and value not in group_options(key) and _registered_advantage(value):
+            # An estimator registered from Python without an option YAML: an empty option (so the preset's
+            # estimator params leave), then its name; its params take their defaults.
+            out += ["advantage=_registered", f"algorithm.advantage={value}"]
+        elif eq and key.startswith(OPEN_DICTS) and key not in OPEN_DICTS:
+            # Free-form maps (engine kwargs, algorithm params, ...) take new keys without Hydra's `+`.
+            out.append(f"++{ov}")
         else:
             out.append(ov)
     return out
@@ -50,6 +68,12 @@ def _registered_algorithm(name: str) -> bool:
     from rlvr.algorithms import ALGORITHMS
 
     return name in ALGORITHMS
+
+
+def _registered_advantage(name: str) -> bool:
+    from rlvr.algorithms import ADVANTAGES
+
+    return name in ADVANTAGES
 
 
 def _compose(overrides: list[str]) -> dict[str, Any]:
@@ -129,9 +153,9 @@ def validate(raw: dict[str, Any]) -> RlvrConfig:
 
 def _validate_plugins(cfg: RlvrConfig) -> None:
     """Names and params that only the registries know about."""
-    from rlvr.algorithms import get as get_algorithm
+    from rlvr.algorithms import from_config
 
-    algo = get_algorithm(cfg.algorithm.name)
+    algo = from_config(cfg.algorithm)  # unknown name/advantage/loss: one line naming the key
     try:
         algo.Params.model_validate(cfg.algorithm.params)
     except ValidationError as e:
@@ -148,6 +172,9 @@ def _validate_plugins(cfg: RlvrConfig) -> None:
             raise RlvrUserError(
                 f"verifiers: unknown verifier '{name}'; registered: {', '.join(names)}{closest(name, names)}"
             )
+    from rlvr.rewards import RewardPlan
+
+    RewardPlan.from_config(cfg.verifiers)  # group-reward names and weights, before anything starts
 
 
 def load_config(overrides: list[str] | tuple[str, ...] = ()) -> RlvrConfig:

@@ -6,9 +6,10 @@ models with `extra="forbid"` so that a typo in a key is an error, not a silent d
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Strict(BaseModel):
@@ -35,6 +36,9 @@ class ModelConfig(_Strict):
     tiny: TinyModelConfig = TinyModelConfig()
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     trust_remote_code: bool = False
+    tokenizer: str | None = Field(
+        None, description="tokenizer folder or hub name; None = the one saved with model.path"
+    )
 
 
 class DataConfig(_Strict):
@@ -48,14 +52,33 @@ class DataConfig(_Strict):
         None, description="row field naming the verifier; None = default verifier"
     )
     default_data_source: str = "math"
-    prompt_template: str = "{question}"
-    chat_template: bool = False
+    prompt_template: str = Field(
+        "{question}", description="str.format template; {question} is the row's question ({{ }} for braces)"
+    )
+    prompt_template_file: str | None = Field(
+        None, description="a file whose content replaces prompt_template (multi-line templates)"
+    )
+    chat_template: bool = Field(
+        False, description="render the prompt as the user turn of the tokenizer's chat template"
+    )
+    system_prompt: str | None = Field(None, description="system message before the user turn (chat_template)")
+    answer_format: str = Field(
+        "raw",
+        pattern=r"^(raw|gsm8k|boxed|regex:.+)$",
+        description="how the gold is read from answer_key: raw | gsm8k (#### 72) | boxed | regex:<pattern>",
+    )
+    hub_config: str | None = Field(
+        None, description="dataset config name for a hub source (openai/gsm8k: main)"
+    )
     max_prompts: int | None = Field(None, ge=1)
     num_procedural: int = Field(2000, ge=1)
     shuffle: bool = True
     seed: int = 0
     eval_source: str | None = None
     eval_max_prompts: int = Field(32, ge=1)
+
+
+KV_MIN_GIB = 0.5  # the smallest KV cache rlvr sizes for vLLM on CPU (and the size when none is derived)
 
 
 class GeneratorConfig(_Strict):
@@ -69,12 +92,35 @@ class GeneratorConfig(_Strict):
     max_tokens: int = Field(24, ge=1)
     seed: int | None = 0
     stop: list[str] = []
-    dtype: str = "float32"
+    dtype: str | None = Field(
+        "auto", description='engine dtype; "auto" or null: follow model.dtype (resolved before start-up)'
+    )
     max_model_len: int = Field(256, ge=16)
-    kv_cache_space_gib: float = Field(0.5, gt=0)
+    kv_cache_space_gib: float | None = Field(
+        None,
+        gt=0,
+        description="vLLM's KV cache on CPU, GiB; None = twice what one step's sequences need at "
+        "max_model_len, at least KV_MIN_GIB (set by rlvr before start-up)",
+    )
     engine_kwargs: dict[str, Any] = {}
     startup_timeout_s: float = Field(180.0, gt=0)
-    request_timeout_s: float = Field(120.0, gt=0)
+    request_timeout_s: float = Field(
+        120.0, gt=0, description="seconds every generate request may take at least (a floor)"
+    )
+    request_timeout_per_token_s: float = Field(
+        0.02,
+        ge=0.0,
+        description="extra seconds per token a request may sample (prompts x n_samples x max_tokens)",
+    )
+    add_special_tokens: bool = Field(
+        True, description="tokenize prompts with the tokenizer's special tokens (off for chat templates)"
+    )
+    num_threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch/OpenMP threads per CPU replica; None = floor(num_cpus), or in sync mode the CPUs "
+        "of the generator and learner together (they take turns)",
+    )
     http: bool = Field(
         False, description="expose Serve's HTTP proxy (off: generators are called via handles)"
     )
@@ -86,6 +132,12 @@ class VerifierSpec(_Strict):
     model_config = ConfigDict(extra="allow")
 
     timeout_s: float = Field(5.0, gt=0)
+    weight: float = Field(
+        1.0, allow_inf_nan=False, description="this verifier's weight in the reward (rlvr.rewards)"
+    )
+    applies_to: Literal["source", "all"] = Field(
+        "source", description="rows it scores: source = rows whose data_source names it; all = every row"
+    )
 
 
 class VerifiersConfig(_Strict):
@@ -93,11 +145,48 @@ class VerifiersConfig(_Strict):
     pool_size: int = Field(2, ge=1)
     num_cpus: float = Field(0.25, ge=0.0)
     request_timeout_s: float = Field(60.0, gt=0)
+    group_rewards: list[str] = Field(
+        [],
+        description="group rewards (rlvr.register_group_reward) as name or name:weight (weight 1 if omitted)",
+    )
+
+    @field_validator("group_rewards")
+    @classmethod
+    def _group_reward_entries(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            name, sep, weight = entry.partition(":")
+            try:
+                ok = bool(name.strip()) and (not sep or math.isfinite(float(weight)))
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"entry {entry!r} is not name or name:<finite weight>")
+        return v
 
 
 class AlgorithmConfig(_Strict):
     name: str = "grpo"
     params: dict[str, Any] = {}
+    advantage: str | None = Field(
+        None,
+        description="advantage estimator replacing the preset's (rlvr.algorithms ADVANTAGES); None = preset's",
+    )
+    loss: str | None = Field(
+        None,
+        description="policy loss replacing the preset's (rlvr.algorithms POLICY_LOSSES); None = preset's",
+    )
+
+
+class LoraConfig(_Strict):
+    """LoRA adapters through peft (`rlvr.learner.lora`); the generator always receives merged weights."""
+
+    enabled: bool = Field(False, description="train LoRA adapters instead of the full model")
+    r: int = Field(8, ge=1, description="adapter rank")
+    alpha: float = Field(16.0, gt=0, description="scaling numerator: the update is alpha / r * B @ A")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on the adapter input")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear", description="module names to adapt, or all-linear (every linear layer but the head)"
+    )
 
 
 class LearnerConfig(_Strict):
@@ -115,8 +204,32 @@ class LearnerConfig(_Strict):
     logprob_source: Literal["behaviour", "recompute"] = "recompute"
     reference_model: bool = False
     chunk_size: int = Field(1024, ge=1, description="tokens per chunk in the fused policy statistics")
-    bf16: bool = False
+    bf16: bool = Field(
+        False,
+        description="bf16 weights/activations, fp32 master weights (CPU too); model.dtype=bfloat16 implies it",
+    )
     start_timeout_s: float = Field(300.0, gt=0)
+    gradient_checkpointing: bool = Field(
+        False, description="recompute activations in backward (HF, use_reentrant=False): less memory, slower"
+    )
+    lr_schedule: Literal["constant", "linear", "cosine"] = Field(
+        "constant", description="after warm-up: constant, or decay to lr * min_lr_ratio at the last update"
+    )
+    min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0)
+    shuffle: bool = Field(True, description="shuffle a step's responses into mini-batches, anew every epoch")
+    off_policy: Literal["none", "tis", "decoupled"] = Field(
+        "tis",
+        description="importance correction for sampler/learner mismatch and staleness: tis = min(pi_old/"
+        "pi_behaviour, is_cap) per token; decoupled = AReaL's decoupled PPO (tokens above is_cap masked)",
+    )
+    is_cap: float = Field(2.0, gt=0.0, description="cap of the importance weight pi_old / pi_behaviour")
+    num_threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch threads per CPU worker; None = floor(cpus_per_worker), or in sync mode (where "
+        "generation and training take turns) the CPUs of the generator and learner together",
+    )
+    lora: LoraConfig = Field(LoraConfig(), description="LoRA adapters (needs the lora extra: peft)")
 
 
 class TrainerConfig(_Strict):
@@ -130,8 +243,31 @@ class TrainerConfig(_Strict):
     resume: str | None = Field(None, description="'latest' or a checkpoint path")
     eval_every: int = Field(0, ge=0)
     output_dir: str = "runs"
+    storage: str | None = Field(
+        None,
+        description="checkpoint storage: a local path, a shared mount, or a pyarrow URI (s3://, gs://); "
+        "None = the run directory",
+    )
     run_name: str | None = None
     step_timeout_s: float = Field(600.0, gt=0)
+    overlong: Literal["keep", "filter", "penalty"] = Field(
+        "keep",
+        description="responses cut at generator.max_tokens: keep their reward, filter them out of the loss "
+        "(DAPO overlong filtering), or a soft length penalty over the last overlong_buffer tokens (DAPO)",
+    )
+    overlong_buffer: int = Field(
+        16, ge=1, description="tokens before max_tokens where the soft penalty starts"
+    )
+    overlong_penalty: float = Field(1.0, ge=0.0, description="penalty at max_tokens (soft, linear ramp)")
+    no_answer_warn: float = Field(
+        0.95, ge=0.0, le=1.0, description="warn when this share of the first 3 steps' responses has no answer"
+    )
+    fail_on_no_answer: bool = Field(False, description="stop the run instead of warning (see no_answer_warn)")
+    samples_per_step: int = Field(4, ge=0, description="rows appended to <run_dir>/samples.jsonl per step")
+    samples_max_mb: float = Field(20.0, gt=0, description="samples.jsonl stops growing at this size")
+    max_filter_rounds: int = Field(
+        4, ge=1, description="DAPO top-up rounds per step with filter_zero_advantage"
+    )
 
 
 class EvalConfig(_Strict):
@@ -145,7 +281,11 @@ class ClusterConfig(_Strict):
     address: str | None = Field(None, description="None = start a local cluster; 'auto' or 'ray://host:port'")
     num_cpus: float | None = Field(None, gt=0)
     host: str = Field("127.0.0.1", description="bind address for ports rlvr opens")
-    dashboard: bool = True
+    dashboard: bool = Field(
+        False,
+        description="start Ray's dashboard with a local cluster (about 10 more processes and 2-4 s of "
+        "start-up on 2 cores: benchmarks/results/startup.json)",
+    )
     auth: Literal["token", "none"] = "token"
     generator_resources: dict[str, float] = {}
     learner_resources: dict[str, float] = {}
@@ -171,7 +311,9 @@ class DeployConfig(_Strict):
     namespace: str = "default"
     name: str = "rlvr"
     gpu_workers: int = Field(1, ge=0)
-    gpus_per_worker: int = Field(1, ge=0)
+    gpus_per_worker: int = Field(
+        2, ge=0, description="GPUs per GPU pod (default: one generator + one learner)"
+    )
     cpu_workers: int = Field(1, ge=0)
     cpus_per_cpu_worker: int = Field(4, ge=1)
     cpus_per_gpu_worker: int = Field(8, ge=1)
@@ -184,7 +326,13 @@ class DeployConfig(_Strict):
         None, description="Secret with key auth_token (you create it); None = <name>-ray-auth"
     )
     ray_version: str = "2.60.0"
-    pvc_access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = "ReadWriteOnce"
+    pvc_access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] | None = Field(
+        None,
+        description="None = ReadWriteMany when worker pods write checkpoints to the PVC, else ReadWriteOnce",
+    )
+    storage: str | None = Field(
+        None, description="trainer.storage for the job (s3://..., gs://...); None = the PVC, if any"
+    )
     storage_class: str | None = None
 
 

@@ -75,5 +75,13 @@ def generate(n: int, seed: int, count: int = 4, min_solutions: int = 3, max_numb
         target = rng.choice(sorted(targets))
         text = INSTRUCTION.format(numbers=", ".join(map(str, nums)), target=target)
         meta = {"numbers": nums, "target": target, "num_solutions": len(reach[Fraction(target)])}
-        out.append(Prompt(text=text, ground_truth=str(target), data_source="countdown", metadata=meta))
+        out.append(
+            Prompt(
+                text=text,
+                ground_truth=str(target),
+                data_source="countdown",
+                metadata=meta,
+                prompt_id=f"countdown-{seed}-{len(out)}",  # stable: sampling seeds derive from prompt ids
+            )
+        )
     return out

@@ -95,7 +95,12 @@ def generate(n: int, seed: int, min_people: int = 2, max_people: int = 8) -> lis
         said = " ".join(f'{names[i]} says: "{render(s, names)}."' for i, s in enumerate(statements))
         text = f"An island has {k} inhabitants: {', '.join(names)}. {said}\n{INSTRUCTION}"
         meta = {"names": names, "num_people": k, "seed": seed, "index": idx}
-        out.append(Prompt(text=text, ground_truth=canonical(names, sol), data_source="logic", metadata=meta))
+        gt = canonical(names, sol)
+        out.append(
+            Prompt(
+                text=text, ground_truth=gt, data_source="logic", metadata=meta, prompt_id=f"kk-{seed}-{idx}"
+            )
+        )
     return out
 
 
@@ -108,12 +113,18 @@ def load_parquet(path: str | Path) -> list[Prompt]:
     if missing:
         raise ValueError(f"{path}: missing columns {sorted(missing)}")
     out = []
-    for row in frame.itertuples(index=False):
+    for i, row in enumerate(frame.itertuples(index=False)):
         names = [str(n) for n in row.names]
         roles = [bool(r) for r in row.solution]
         meta = {"names": names, "num_people": len(names), "source_index": int(getattr(row, "index", -1))}
         text = f"{row.quiz}\n{INSTRUCTION}"
         out.append(
-            Prompt(text=text, ground_truth=canonical(names, roles), data_source="logic", metadata=meta)
+            Prompt(
+                text=text,
+                ground_truth=canonical(names, roles),
+                data_source="logic",
+                metadata=meta,
+                prompt_id=f"kk-{Path(path).stem}-{i}",  # stable across loads: sampling seeds derive from it
+            )
         )
     return out

@@ -20,16 +20,62 @@ from rlvr.deploy.pods import DATA_DIR, labels, pod_template, secret_name, submit
 from rlvr.errors import RlvrUserError
 
 GPU_NODE, CPU_NODE = "rlvr_gpu_node", "rlvr_cpu_node"
+CHECKPOINTS = f"{DATA_DIR}/checkpoints"  # trainer.storage when the PVC holds checkpoints
 OPTIONAL_FILES = {"pvc.yaml", "dashboard-service.yaml"}
 CAPACITY = "1000"  # a node advertises plenty of its marker resource; actors each ask for 1
 EXPOSE_WARNING = (
     "deploy.expose_dashboard=true: the Ray dashboard gets a LoadBalancer Service reachable "
     "from outside the cluster; anyone who reaches it and holds the token can run code"
 )
+NO_STORAGE_WARNING = (
+    "no deploy.storage and deploy.pvc_size_gib=0: checkpoints stay on the learner pods' own disks "
+    "and are lost with them; set deploy.storage=s3://... or deploy.pvc_size_gib"
+)
+
+
+def _set_by_user(overrides: list[str], key: str) -> bool:
+    return any(o.lstrip("+").split("=", 1)[0] == key for o in overrides)
+
+
+def uses_gpus(cfg: RlvrConfig) -> bool:
+    return bool(cfg.deploy.gpu_workers and cfg.deploy.gpus_per_worker)
+
+
+def storage_override(cfg: RlvrConfig) -> str | None:
+    """trainer.storage for the job: the bucket, else the PVC, else None (see NO_STORAGE_WARNING)."""
+    if cfg.deploy.storage:
+        return cfg.deploy.storage
+    return CHECKPOINTS if cfg.deploy.pvc_size_gib else None
+
+
+def pvc_access_mode(cfg: RlvrConfig) -> str:
+    """Learners run on worker pods, so a PVC that holds checkpoints is written by several pods: RWX."""
+    d = cfg.deploy
+    storage = cfg.trainer.storage or storage_override(cfg) or ""
+    several_writers = bool(d.pvc_size_gib) and storage.startswith(DATA_DIR)
+    mode = d.pvc_access_mode or ("ReadWriteMany" if several_writers else "ReadWriteOnce")
+    if several_writers and mode == "ReadWriteOnce":
+        raise RlvrUserError(
+            "deploy.pvc_access_mode=ReadWriteOnce: the learners on worker pods write checkpoints to the PVC, "
+            "which then needs ReadWriteMany (or set deploy.storage=s3://... for checkpoints)"
+        )
+    return mode
+
+
+def _check_gpus(cfg: RlvrConfig) -> None:
+    d, g, lc = cfg.deploy, cfg.generator, cfg.learner
+    have = d.gpu_workers * d.gpus_per_worker
+    want = g.num_replicas * g.num_gpus + (lc.num_workers if lc.use_gpu else 0)
+    if want > have:
+        raise RlvrUserError(
+            f"deploy.gpu_workers={d.gpu_workers} x deploy.gpus_per_worker={d.gpus_per_worker} = {have} GPU(s), "
+            f"but generator.num_replicas x num_gpus + learner.num_workers need {want:g}"
+        )
 
 
 def job_overrides(cfg: RlvrConfig, overrides: list[str]) -> list[str]:
-    """The user's overrides plus what the Kubernetes layout needs (join the cluster, placement, PVC)."""
+    """The user's overrides plus what the Kubernetes layout needs (join the cluster, placement, GPUs,
+    checkpoint storage, PVC)."""
     d, c = cfg.deploy, cfg.cluster
     gpu_or_cpu = GPU_NODE if d.gpu_workers else CPU_NODE
     cpu_or_gpu = CPU_NODE if d.cpu_workers else GPU_NODE
@@ -37,6 +83,14 @@ def job_overrides(cfg: RlvrConfig, overrides: list[str]) -> list[str]:
     for field, marker in (("generator", gpu_or_cpu), ("learner", gpu_or_cpu), ("verifier", cpu_or_gpu)):
         if not getattr(c, f"{field}_resources"):
             extra.append(f"++cluster.{field}_resources.{marker}=1")
+    if uses_gpus(cfg):
+        if not _set_by_user(overrides, "learner.use_gpu"):
+            extra.append("learner.use_gpu=true")
+        if not _set_by_user(overrides, "generator.num_gpus"):
+            extra.append("generator.num_gpus=1")
+    storage = storage_override(cfg)
+    if storage and not _set_by_user(overrides, "trainer.storage"):
+        extra.append(f"trainer.storage={storage}")
     if d.pvc_size_gib and not Path(cfg.trainer.output_dir).is_absolute():
         extra.append(f"trainer.output_dir={DATA_DIR}/{cfg.trainer.output_dir}")
     return [*overrides, *extra]
@@ -49,7 +103,7 @@ def _group_resources(cfg: RlvrConfig, components: list[str]) -> dict[str, str]:
 
 def _cluster_spec(cfg: RlvrConfig, cluster: str, configmap: str, pvc: str | None) -> dict[str, Any]:
     d = cfg.deploy
-    shared_pvc = pvc if d.pvc_access_mode == "ReadWriteMany" else None  # RWO: the head (driver) only
+    shared_pvc = pvc if pvc_access_mode(cfg) == "ReadWriteMany" else None  # RWO: the head (driver) only
     head = {
         "serviceType": "ClusterIP",
         "rayStartParams": {"num-cpus": "0", "dashboard-host": "0.0.0.0"},
@@ -82,7 +136,7 @@ def _cluster_spec(cfg: RlvrConfig, cluster: str, configmap: str, pvc: str | None
                 "replicas": replicas,
                 "minReplicas": replicas,
                 "maxReplicas": replicas,
-                "rayStartParams": {},
+                "rayStartParams": {"num-gpus": str(gpus)} if gpus else {},
                 "resources": _group_resources(cfg, parts),
                 "template": pod_template(
                     d,
@@ -135,6 +189,8 @@ def render(cfg: RlvrConfig, overrides: list[str]) -> dict[str, list[dict[str, An
         )
     ovs = job_overrides(cfg, list(overrides))
     resolved = load_config(ovs)  # the exact config the job will run, placement included
+    if uses_gpus(resolved):
+        _check_gpus(resolved)
     job, interactive = f"{d.name}-job", d.name
     configmap, pvc = f"{d.name}-config", (f"{d.name}-data" if d.pvc_size_gib else None)
     out: dict[str, list[dict[str, Any]]] = {}
@@ -148,7 +204,7 @@ def render(cfg: RlvrConfig, overrides: list[str]) -> dict[str, list[dict[str, An
     ]
     if pvc:
         claim: dict[str, Any] = {
-            "accessModes": [d.pvc_access_mode],
+            "accessModes": [pvc_access_mode(cfg)],
             "resources": {"requests": {"storage": f"{d.pvc_size_gib}Gi"}},
         }
         if d.storage_class:
@@ -206,6 +262,8 @@ def render_to_dir(cfg: RlvrConfig, overrides: list[str], out: Path | str) -> lis
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"warning: {EXPOSE_WARNING}"] if cfg.deploy.expose_dashboard else []
     files = render(cfg, overrides)
+    if storage_override(cfg) is None and not cfg.trainer.storage:
+        lines.append(f"warning: {NO_STORAGE_WARNING}")
     for fname, docs in files.items():
         text = "---\n".join(yaml.safe_dump(doc, sort_keys=False, width=1000) for doc in docs)
         (out / fname).write_text(_header(cfg, overrides, fname) + text)

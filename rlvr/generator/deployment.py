@@ -2,18 +2,23 @@
 
 In: `GeneratorConfig` (replicas, CPUs/GPUs per replica, engine args), a model path and the name of a
 `WeightStore`. Out: `GeneratorClient.generate(prompts, sampling) -> list[list[Sample]]`, each sample
-tagged with the weight version that produced it. Replicas *pull*: before each batch they compare their
-version with the store's and load newer weights, so new, restarted or autoscaled replicas catch up on
-their own. Start-up checks resources first and every wait is bounded; nothing here hangs silently.
+tagged with the weight (epoch, version) that produced it. The client splits a request's prompts into
+one slice per replica; each replica batches the slices it gets (`engine_loop`). Replicas *pull*:
+before admitting new requests they compare their (epoch, version) with the store's and load other
+weights, so new, restarted or autoscaled replicas catch up on their own. Start-up checks resources
+first, a replica that fails in `__init__` fails the start at once with its own exception, and every
+wait is bounded; nothing here hangs silently.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-import threading
+import re
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
@@ -28,12 +33,13 @@ log = logging.getLogger(__name__)
 APP_NAME = "rlvr-generator"
 
 
-@serve.deployment(max_ongoing_requests=8)
+@serve.deployment(max_ongoing_requests=16)
 class GeneratorDeployment:
     def __init__(
         self, model_path: str, cfg: dict[str, Any], store_name: str, store_namespace: str | None
     ) -> None:
         from rlvr.generator.base import make_backend
+        from rlvr.generator.engine_loop import EngineLoop
 
         gen = GeneratorConfig(**cfg)
         if gen.num_gpus == 0:  # this replica's process is its own: use only the CPUs it reserved
@@ -41,38 +47,62 @@ class GeneratorDeployment:
 
             # vLLM's CPU backend would bind one OpenMP thread to every core; unbound, it uses torch's count.
             os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
-            limit_cpu_threads(gen.num_cpus)
-        self.backend = make_backend(model_path, gen)
+            limit_cpu_threads(gen.num_threads or gen.num_cpus)
+        from rlvr.models.shipping import local_path
+
+        # A folder only the driver has is fetched into this node's cache first (multi-node, no shared disk).
+        self.backend = make_backend(local_path(model_path), gen)
         self.store = ray.get_actor(store_name, namespace=store_namespace)
-        self.lock = threading.Lock()  # one engine: batches and weight loads take turns
-        with self.lock:
+        self._latest: tuple[int, int, list[Any]] | None = None
+        if self._needs_sync():
             self._sync()
+        self.loop = EngineLoop(self.backend, self._needs_sync, self._sync)
+        self.replica_id = serve.get_replica_context().replica_id.unique_id
+
+    def _needs_sync(self) -> bool:
+        latest: Any = ray.get(self.store.latest_tagged.remote(), timeout=60)
+        tag = (self.backend.weight_epoch, self.backend.weight_version)
+        # Hold the refs only until they are loaded: a held ref pins that version's copy in the object
+        # store after the store itself has moved on (one extra full copy of the weights).
+        self._latest = latest if latest is not None and (latest[0], latest[1]) != tag else None
+        return self._latest is not None
 
     def _sync(self) -> None:
-        stored: Any = ray.get(self.store.version.remote(), timeout=60)
-        if int(stored) <= self.backend.weight_version:
-            return
-        latest = ray.get(self.store.latest.remote(), timeout=60)
-        if latest is not None and latest[0] > self.backend.weight_version:
-            version, (ref,) = latest
-            self.backend.load_weights(ray.get(ref, timeout=300), version)
+        """Load the weights `_needs_sync` saw, chunk by chunk (only one chunk is fetched at a time)."""
+        from rlvr.generator.weight_chunks import decode_chunk
 
-    def generate(self, prompts: list[str], sampling: SamplingConfig) -> list[list[Sample]]:
-        with self.lock:
-            self._sync()
-            return self.backend.generate(prompts, sampling)
+        assert self._latest is not None
+        epoch, version, refs = self._latest
 
-    def generate_timed(
+        def items() -> Iterator[tuple[str, Any]]:
+            for ref in refs:
+                yield from decode_chunk(ray.get(ref, timeout=300))
+
+        self.backend.load_weights(items(), version, epoch)
+        self._latest = None  # the engine has its own copy now; release this version's chunks
+
+    async def generate_timed(
         self, prompts: list[str], sampling: SamplingConfig
-    ) -> tuple[list[list[Sample]], float]:
-        """`generate` plus the seconds this replica spent on it (weight load included), so callers that
-        overlap requests with other work still measure the generator's own busy time."""
-        t0 = time.perf_counter()
-        groups = self.generate(prompts, sampling)
-        return groups, time.perf_counter() - t0
+    ) -> tuple[list[list[Sample]], float, str]:
+        """The groups, the seconds this request spent in the engine (a weight load it waited for
+        included, so callers that overlap requests with other work still measure the generator), and
+        this replica's id."""
+        groups, secs = await asyncio.wrap_future(self.loop.submit(prompts, sampling))
+        return groups, secs, self.replica_id
+
+    async def generate(self, prompts: list[str], sampling: SamplingConfig) -> list[list[Sample]]:
+        return (await self.generate_timed(prompts, sampling))[0]
+
+    def check_health(self) -> None:
+        """Serve replaces a replica whose engine failed (its requests already got the error)."""
+        if self.loop.error is not None:
+            raise RuntimeError(f"generator engine failed: {self.loop.error!r}")
 
     def weight_version(self) -> int:
         return self.backend.weight_version
+
+    def weight_epoch(self) -> int:
+        return self.backend.weight_epoch
 
     def node_id(self) -> str:
         """The Ray node this replica runs on (placement checks)."""
@@ -80,64 +110,101 @@ class GeneratorDeployment:
 
     def pid(self) -> int:
         """The replica's process id (operators and fault tests)."""
-        import os
-
         return os.getpid()
 
 
 @dataclass
 class GeneratorClient:
-    """Calls the deployment with a timeout; a failed call (e.g. replica died) is retried once."""
+    """Calls the deployment with a time-out that grows with the work. A step's prompts are split into
+    one slice per replica, sent concurrently. A replica that died is retried once; an error raised by
+    the engine reaches the caller at once (retrying into a broken engine would only hang)."""
 
     handle: Any
     request_timeout_s: float = 120.0
     app_name: str = APP_NAME
+    num_replicas: int = 1
+    request_timeout_per_token_s: float = 0.0
 
     def submit(self, prompts: list[str], sampling: SamplingConfig) -> PendingGeneration:
-        """Start a request and return at once; `result()` on the answer waits for it."""
-        return PendingGeneration(
-            self, prompts, sampling, self.handle.generate_timed.remote(prompts, sampling)
-        )
+        """Start the request(s) and return at once; `result()` on the answer waits for them."""
+        sampling = sampling.with_sample_seeds(len(prompts))  # seeds fixed before the split
+        k = max(1, min(self.num_replicas, len(prompts)))
+        bounds = [(len(prompts) * j // k, len(prompts) * (j + 1) // k) for j in range(k)]
+        parts = [_Part(lo, hi, prompts[lo:hi], sampling.slice(lo, hi)) for lo, hi in bounds]
+        for p in parts:
+            p.response = self.handle.generate_timed.remote(p.prompts, p.sampling)
+        return PendingGeneration(self, prompts, sampling, parts)
 
     def generate(self, prompts: list[str], sampling: SamplingConfig) -> list[list[Sample]]:
         return self.submit(prompts, sampling).result()
+
+    def timeout_for(self, n_prompts: int, sampling: SamplingConfig) -> float:
+        tokens = n_prompts * sampling.n * sampling.max_tokens
+        return self.request_timeout_s + self.request_timeout_per_token_s * tokens
 
     def weight_version(self) -> int:
         return int(self.handle.weight_version.remote().result(timeout_s=self.request_timeout_s))
 
 
 @dataclass
+class _Part:
+    lo: int
+    hi: int
+    prompts: list[str]
+    sampling: SamplingConfig
+    response: Any = None
+
+
+@dataclass
 class PendingGeneration:
-    """A generate request in flight. `seconds` is the replica's own time, set by `result()`."""
+    """A generate request in flight (one part per replica slice). `seconds` is the slowest part's
+    replica time, set by `result()`."""
 
     client: GeneratorClient
     prompts: list[str]
     sampling: SamplingConfig
-    response: Any
+    parts: list[_Part]
     seconds: float = 0.0
+    replicas: list[str] = field(default_factory=list)  # the replica that answered each part
     _groups: list[list[Sample]] | None = None
 
     def result(self) -> list[list[Sample]]:
         """Wait for the answer (once; later calls return the same groups)."""
         if self._groups is not None:
             return self._groups
+        groups: list[list[Sample]] = []
+        for part in self.parts:
+            part_groups, secs, replica = self._wait(part)
+            groups.extend(part_groups)
+            self.seconds = max(self.seconds, secs)
+            self.replicas.append(replica)
+        self._groups = groups
+        return groups
+
+    def _wait(self, part: _Part) -> tuple[list[list[Sample]], float, str]:
         c = self.client
+        timeout = c.timeout_for(len(part.prompts), part.sampling)
         for attempt in (1, 2):
             try:
-                self._groups, self.seconds = self.response.result(timeout_s=c.request_timeout_s)
-                return self._groups
+                out = part.response.result(timeout_s=timeout)
+                return out[0], float(out[1]), str(out[2]) if len(out) > 2 else ""
             except TimeoutError as e:
                 raise TimeoutError(
-                    f"generator '{c.app_name}' did not answer within generator.request_timeout_s="
-                    f"{c.request_timeout_s:g}s ({len(self.prompts)} prompts, n={self.sampling.n})"
+                    f"generator '{c.app_name}' did not answer within {timeout:g}s (generator.request_timeout_s="
+                    f"{c.request_timeout_s:g}s + generator.request_timeout_per_token_s="
+                    f"{c.request_timeout_per_token_s:g}s x {len(part.prompts)} prompts x n={part.sampling.n} "
+                    f"x max_tokens={part.sampling.max_tokens})"
                 ) from e
+            except ray.exceptions.RayTaskError as e:  # the replica answered with an error: no retry
+                cause = e.cause if getattr(e, "cause", None) is not None else e
+                raise RuntimeError(f"generator '{c.app_name}' failed: {type(cause).__name__}: {cause}") from e
             except Exception as e:  # replica died / unavailable: one retry, then a clear error
                 if attempt == 2:
                     raise RuntimeError(
                         f"generator '{c.app_name}' failed twice: {type(e).__name__}: {e}"
                     ) from e
                 log.warning("generator request failed (%s); retrying once", type(e).__name__)
-                self.response = c.handle.generate_timed.remote(self.prompts, self.sampling)
+                part.response = c.handle.generate_timed.remote(part.prompts, part.sampling)
         raise AssertionError("unreachable")
 
 
@@ -157,6 +224,21 @@ def check_resources(cfg: GeneratorConfig, extra: dict[str, float] | None = None)
         )
 
 
+def startup_error(app: Any) -> str | None:
+    """The replica's own exception from Serve's status, or None while no replica has failed.
+
+    Serve records a failed constructor in the deployment's message ("A replica failed to start with
+    exception ... Error:\n<traceback>"); the last 'SomethingError: ...' line of it is the cause."""
+    texts = [app.message or ""] + [d.message or "" for d in app.deployments.values()]
+    for text in texts:
+        if "failed to start" not in text:
+            continue
+        lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+        causes = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception)\b.*:", ln)]
+        return (causes[-1] if causes else lines[-1])[:2000]
+    return None
+
+
 def _wait_running(name: str, cfg: GeneratorConfig, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     status = "NOT_STARTED"
@@ -165,10 +247,12 @@ def _wait_running(name: str, cfg: GeneratorConfig, timeout_s: float) -> None:
         status = str(app.status.value if app else "NOT_STARTED")
         if status == "RUNNING":
             return
-        if status == "DEPLOY_FAILED":
-            msg = (app.message or "").strip().splitlines()[-1:] if app else []
+        cause = startup_error(app) if app else None
+        if cause is not None or status == "DEPLOY_FAILED":
             serve.delete(name)
-            raise RuntimeError(f"generator '{name}' failed to deploy: {' '.join(msg)}")
+            raise RuntimeError(
+                f"generator '{name}' replica failed to start: {cause or (app and app.message)}"
+            )
         time.sleep(0.5)
     serve.delete(name)
     raise RlvrUserError(
@@ -200,11 +284,15 @@ def start_generator(
     if extra:
         actor_opts["resources"] = dict(extra)
     app = GeneratorDeployment.options(  # type: ignore[attr-defined]
-        num_replicas=gen.num_replicas, ray_actor_options=actor_opts
+        num_replicas=gen.num_replicas,
+        ray_actor_options=actor_opts,
+        max_constructor_retry_count=1,  # a replica that cannot start says why at once, not after 3 tries
     ).bind(model_path, gen.model_dump(), weight_store_name, store_namespace)
     handle = serve._run(app, _blocking=False, name=app_name, route_prefix="/generate" if gen.http else None)
     _wait_running(app_name, gen, gen.startup_timeout_s)
-    return GeneratorClient(handle, gen.request_timeout_s, app_name)
+    return GeneratorClient(
+        handle, gen.request_timeout_s, app_name, gen.num_replicas, gen.request_timeout_per_token_s
+    )
 
 
 def stop_generator(app_name: str = APP_NAME) -> None:

@@ -1,20 +1,30 @@
-"""`WeightStore`: a named Ray actor that remembers the newest policy weights.
+"""`WeightStore`: a named Ray actor that remembers the newest policy weights and their epoch.
 
-In: `publish(version, [ref])` from the learner, where `ref` is an ObjectRef to a state dict of
-numpy arrays (or tensors) already in the object store. Out: `latest() -> (version, [ref]) | None`
-for generator replicas that pull. It re-puts the weights so that it owns them: they outlive the
-publisher (a finished or restarted learner). It never accepts an older or equal version. Refs are
-wrapped in a list so Ray passes the reference, not the value; a new publish drops the old copy.
-`wait_newer(version, timeout_s)` blocks until a newer version lands, so the controller's weight gate
-reacts at once instead of polling (the actor runs several threads, see `get_or_create_store`).
+In: from the learner, `publish_weights(store, version, state, new_epoch=False)`, which sends the state
+in bounded chunks (`weight_chunks`): each chunk is `ray.put` once, handed to `stage`, where the store
+re-puts it so that the store owns it, then freed by the learner before the next chunk; `commit`
+makes the staged chunks the newest weights. `publish(version, [ref, ...], new_epoch)` is the
+one-call form for refs already in the object store. Out: `latest_tagged() -> (epoch, version, refs)`
+(and `latest() -> (version, refs)`) for generator replicas that pull.
+
+Why the store owns a copy: an object owned by the publishing learner dies with it (end of run, a
+worker restart), and replicas that pull later would get OwnerDiedError; Ray 2.56+ has no
+`ray.put(_owner=...)`. Staging chunk by chunk keeps that to one full copy (the store's) plus one
+chunk in flight, never two full copies. A new commit drops the old copy (a replica still reading it
+holds its own reference). Versions must grow within an epoch; `new_epoch=True` (a learner restarted
+from a checkpoint) bumps the epoch and accepts any version. `wait_newer` blocks until a newer
+version or a new epoch lands (the actor runs several threads, see `get_or_create_store`).
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from typing import Any
 
 import ray
+
+from rlvr.generator.weight_chunks import DEFAULT_CHUNK_BYTES, encode_chunks
 
 DEFAULT_NAME = "rlvr-weight-store"
 
@@ -22,38 +32,71 @@ DEFAULT_NAME = "rlvr-weight-store"
 @ray.remote(num_cpus=0)
 class WeightStore:
     def __init__(self) -> None:
+        self._epoch = 0
         self._version = -1
-        self._ref: list[Any] | None = None
+        self._refs: list[Any] | None = None
+        self._staged: dict[str, list[Any]] = {}
         self._changed = threading.Condition()
 
-    def publish(self, version: int, state_ref: list[Any]) -> int:
-        if version <= self._version:
+    def check(self, version: int, new_epoch: bool = False) -> None:
+        """Raise ValueError when `version` would be refused (so a publisher can skip sending it)."""
+        if not new_epoch and version <= self._version:
             raise ValueError(f"weight version {version} is not newer than the stored {self._version}")
-        if not (
-            isinstance(state_ref, list) and len(state_ref) == 1 and isinstance(state_ref[0], ray.ObjectRef)
-        ):
-            raise TypeError("publish(version, [ref]): pass the ObjectRef inside a one-element list")
-        # Own a copy: an object owned by the publishing learner dies with it (end of run, worker
-        # restart), and replicas that pull later would get OwnerDiedError.
-        own = [ray.put(ray.get(state_ref[0], timeout=300))]
+
+    def stage(self, token: str, chunk_ref: list[Any]) -> int:
+        """Take ownership of one chunk of an upcoming commit; returns the chunks staged so far."""
+        own = ray.put(ray.get(chunk_ref[0], timeout=300))
         with self._changed:
-            if version <= self._version:  # a concurrent publish won
-                raise ValueError(f"weight version {version} is not newer than the stored {self._version}")
-            self._version, self._ref = version, own
+            self._staged.setdefault(token, []).append(own)
+            return len(self._staged[token])
+
+    def commit(self, token: str, version: int, new_epoch: bool = False) -> int:
+        with self._changed:
+            refs = self._staged.pop(token, None)
+            if not refs:
+                raise ValueError(f"commit of weight version {version}: nothing was staged under {token}")
+            self.check(version, new_epoch)
+            self._epoch += int(new_epoch)
+            self._version, self._refs = version, refs
             self._changed.notify_all()
         return version
 
-    def latest(self) -> tuple[int, list[Any]] | None:
+    def publish(self, version: int, state_ref: list[Any], new_epoch: bool = False) -> int:
+        """Publish refs already in the object store (one per chunk, or one whole state dict)."""
+        if not (
+            isinstance(state_ref, list) and state_ref and all(isinstance(r, ray.ObjectRef) for r in state_ref)
+        ):
+            raise TypeError("publish(version, [ref, ...]): pass the ObjectRefs inside a list")
+        self.check(version, new_epoch)  # before copying gigabytes
+        token = uuid.uuid4().hex
+        for ref in state_ref:
+            self.stage(token, [ref])
+        return self.commit(token, version, new_epoch)
+
+    def abort(self, token: str) -> None:
         with self._changed:
-            return None if self._ref is None else (self._version, self._ref)
+            self._staged.pop(token, None)
+
+    def latest_tagged(self) -> tuple[int, int, list[Any]] | None:
+        with self._changed:
+            return None if self._refs is None else (self._epoch, self._version, list(self._refs))
+
+    def latest(self) -> tuple[int, list[Any]] | None:
+        tagged = self.latest_tagged()
+        return None if tagged is None else (tagged[1], tagged[2])
 
     def version(self) -> int:
         return self._version
 
-    def wait_newer(self, version: int, timeout_s: float) -> int:
-        """The stored version once it is newer than `version`, or the current one after `timeout_s`."""
+    def epoch(self) -> int:
+        return self._epoch
+
+    def wait_newer(self, version: int, timeout_s: float, epoch: int | None = None) -> int:
+        """The stored version once it is newer than `version` or the epoch moved on (from `epoch`, or
+        from the one current at the call), else the current version after `timeout_s`."""
         with self._changed:
-            self._changed.wait_for(lambda: self._version > version, timeout=timeout_s)
+            start = self._epoch if epoch is None else epoch
+            self._changed.wait_for(lambda: self._version > version or self._epoch != start, timeout=timeout_s)
             return self._version
 
 
@@ -65,22 +108,23 @@ def get_or_create_store(name: str = DEFAULT_NAME, namespace: str | None = None) 
     return WeightStore.options(**opts).remote()  # type: ignore[attr-defined]
 
 
-def to_numpy_state(state: dict[str, Any]) -> dict[str, Any]:
-    """CPU numpy copies (zero-copy reads from the object store); bfloat16 stays a torch tensor."""
-    import torch
-
-    out: dict[str, Any] = {}
-    for k, v in state.items():
-        t = v.detach().cpu() if isinstance(v, torch.Tensor) else v
-        out[k] = (
-            t
-            if isinstance(t, torch.Tensor) and t.dtype == torch.bfloat16
-            else getattr(t, "numpy", lambda t=t: t)()
-        )
-    return out
-
-
-def publish_weights(store: Any, version: int, state: dict[str, Any], timeout_s: float = 60.0) -> int:
-    """Put `state` in the object store and publish it as `version`; returns the version."""
-    ref = ray.put(to_numpy_state(state))
-    return int(ray.get(store.publish.remote(version, [ref]), timeout=timeout_s))
+def publish_weights(
+    store: Any,
+    version: int,
+    state: dict[str, Any],
+    timeout_s: float = 60.0,
+    new_epoch: bool = False,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> int:
+    """Send `state` (any dtype, kept as is) chunk by chunk and publish it as `version`."""
+    ray.get(store.check.remote(version, new_epoch), timeout=timeout_s)  # refused: send nothing
+    token = uuid.uuid4().hex
+    try:
+        for chunk in encode_chunks(state, chunk_bytes):
+            ref = ray.put(chunk)
+            ray.get(store.stage.remote(token, [ref]), timeout=timeout_s)
+            del ref  # the store holds its own copy now: free ours before the next chunk
+        return int(ray.get(store.commit.remote(token, version, new_epoch), timeout=timeout_s))
+    except BaseException:
+        store.abort.remote(token)
+        raise

@@ -19,8 +19,10 @@ from rlvr.types import Trajectory
 class TrainBatch:
     input_ids: torch.Tensor  # [B, L] long, prompt + response, right padded
     attention_mask: torch.Tensor  # [B, L] long
-    loss_mask: torch.Tensor  # [B, L] long, 1 on response tokens
-    old_logprobs: torch.Tensor  # [B, L-1] float, behaviour log-prob of target t+1 at index t
+    loss_mask: torch.Tensor  # [B, L] long, 1 on response tokens of trainable trajectories
+    behaviour_logprobs: torch.Tensor  # [B, L-1] float, sampler's log-prob of target t+1 at index t
+    old_logprobs: torch.Tensor  # [B, L-1] proximal policy log-probs (the learner fills them)
+    ref_logprobs: torch.Tensor  # [B, L-1] reference policy log-probs (zeros unless the learner computes them)
     advantages: torch.Tensor  # [B] float
     rewards: torch.Tensor  # [B] float
     correct: torch.Tensor  # [B] bool
@@ -31,7 +33,8 @@ class TrainBatch:
     def size(self) -> int:
         return int(self.input_ids.shape[0])
 
-    def select(self, idx: slice) -> TrainBatch:
+    def select(self, idx: slice | torch.Tensor) -> TrainBatch:
+        """Rows `idx` (a slice or a LongTensor of row indices)."""
         return TrainBatch(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
     def to(self, device: torch.device | str) -> TrainBatch:
@@ -68,12 +71,16 @@ def collate(trajs: list[Trajectory], pad_id: int = 0) -> TrainBatch:
             old_logprobs[i, len(p) - 1 : len(p) - 1 + len(r)] = torch.tensor(
                 t.sample.behaviour_logprobs, dtype=torch.float32
             )
+        if not t.trainable:
+            loss_mask[i] = 0
         groups.setdefault(t.group_id, len(groups))
     return TrainBatch(
         input_ids=input_ids,
         attention_mask=attention_mask,
         loss_mask=loss_mask,
-        old_logprobs=old_logprobs,
+        behaviour_logprobs=old_logprobs,
+        old_logprobs=old_logprobs.clone(),
+        ref_logprobs=torch.zeros_like(old_logprobs),
         advantages=torch.tensor([t.advantage for t in trajs], dtype=torch.float32),
         rewards=torch.tensor([t.reward for t in trajs], dtype=torch.float32),
         correct=torch.tensor([bool(t.result.correct) for t in trajs], dtype=torch.bool),
@@ -84,11 +91,10 @@ def collate(trajs: list[Trajectory], pad_id: int = 0) -> TrainBatch:
 
 def micro_batches(batch: TrainBatch, micro_batch_size: int) -> list[TrainBatch]:
     """Consecutive slices of at most `micro_batch_size` rows, each trimmed to its own longest row."""
-    out = []
-    for start in range(0, batch.size, micro_batch_size):
-        mb = batch.select(slice(start, start + micro_batch_size))
-        out.append(trim(mb))
-    return out
+    return [
+        trim(batch.select(slice(start, start + micro_batch_size)))
+        for start in range(0, batch.size, micro_batch_size)
+    ]
 
 
 def trim(batch: TrainBatch) -> TrainBatch:
@@ -97,14 +103,9 @@ def trim(batch: TrainBatch) -> TrainBatch:
     seq = max(seq, 2)
     if seq >= batch.input_ids.shape[1]:
         return batch
-    return TrainBatch(
-        input_ids=batch.input_ids[:, :seq],
-        attention_mask=batch.attention_mask[:, :seq],
-        loss_mask=batch.loss_mask[:, :seq],
-        old_logprobs=batch.old_logprobs[:, : seq - 1],
-        advantages=batch.advantages,
-        rewards=batch.rewards,
-        correct=batch.correct,
-        group_index=batch.group_index,
-        weight_versions=batch.weight_versions,
-    )
+    cut = {f.name: getattr(batch, f.name) for f in fields(batch)}
+    for name in ("input_ids", "attention_mask", "loss_mask"):
+        cut[name] = cut[name][:, :seq]
+    for name in ("behaviour_logprobs", "old_logprobs", "ref_logprobs"):
+        cut[name] = cut[name][:, : seq - 1]
+    return TrainBatch(**cut)

@@ -50,19 +50,49 @@ def save(
     engine.save_checkpoint(str(d), tag=DS_TAG)
     torch.save(rng_state(), d / f"rng_rank{rank}.pt")
     if rank == 0:
+        from rlvr.learner.lora import is_lora, save_adapter, save_merged
+
         assert full_state is not None
-        engine.module.save_pretrained(str(d / "hf"), state_dict=full_state)
+        if is_lora(engine.module):  # the adapter alone, and a merged model any loader takes
+            save_adapter(engine.module, d / "adapter")
+            save_merged(engine.module, d / "hf", state=full_state)
+        else:
+            engine.module.save_pretrained(str(d / "hf"), state_dict=full_state)
         _save_tokenizer(model_path, d / "hf")
         (d / META).write_text(json.dumps(meta, indent=2))
 
 
-def _save_tokenizer(model_path: str, out: Path) -> None:
-    try:
-        from transformers import AutoTokenizer
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "added_tokens.json",
+    "generation_config.json",
+)
 
-        AutoTokenizer.from_pretrained(model_path).save_pretrained(str(out))
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # the source had no tokenizer (a random test model): the HF folder holds weights only
+
+def _save_tokenizer(model_path: str, out: Path) -> None:
+    """Copy the tokenizer files byte for byte: re-saving through AutoTokenizer can swap the class (transformers
+    5 forces its own on qwen2 models), and the checkpoint must decode exactly as the model was trained."""
+    import shutil
+
+    src = Path(model_path)
+    if not src.is_dir():  # a hub name: the tokenizer comes from the hub cache
+        try:
+            from transformers import AutoTokenizer
+
+            AutoTokenizer.from_pretrained(model_path).save_pretrained(str(out))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return
+    for name in TOKENIZER_FILES:
+        if (src / name).exists():
+            shutil.copy2(src / name, out / name)  # a random test model has none: weights only
 
 
 def load(d: Path, engine: Any, rank: int) -> dict[str, Any]:

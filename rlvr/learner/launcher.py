@@ -15,8 +15,8 @@ import ray
 
 from rlvr.config.schema import RlvrConfig
 from rlvr.errors import RlvrUserError
-from rlvr.learner.checkpoint import read_meta
 from rlvr.learner.ds_config import plan_batches
+from rlvr.learner.storage import Storage, for_run, newest_checkpoint, resolve_resume_spec, run_config_kwargs
 
 
 def _check_resources(cfg: RlvrConfig) -> None:
@@ -40,28 +40,20 @@ def _check_resources(cfg: RlvrConfig) -> None:
 
 
 def resolve_resume(cfg: RlvrConfig, search_dir: Path | None = None) -> str | None:
-    """trainer.resume: None -> None; 'latest' -> newest checkpoint under the output dir; else a path."""
+    """trainer.resume: None -> None; 'latest' -> newest checkpoint under trainer.storage (or the output
+    dir); a path or URI -> itself. Always a local folder (a remote checkpoint is downloaded)."""
     spec = cfg.trainer.resume
     if not spec:
         return None
-    if spec != "latest":
-        p = Path(spec).expanduser()
-        if read_meta(p) is None:
-            raise RlvrUserError(f"trainer.resume: '{spec}' is not a learner checkpoint (no meta.json)")
-        return str(p)
-    root = search_dir or Path(cfg.trainer.output_dir)
-    found = [m.parent for m in root.rglob("checkpoint_*/meta.json")] if root.exists() else []
-    if not found:
-        raise RlvrUserError(f"trainer.resume=latest: no checkpoint under {root}")
-    # Newest by trainer step, then by modification time (two runs may reach the same step).
-    best = max(found, key=lambda d: (int((read_meta(d) or {}).get("step", 0)), d.stat().st_mtime))
-    return str(best)
+    storage = None if search_dir else cfg.trainer.storage
+    return resolve_resume_spec(spec, storage, str(search_dir or cfg.trainer.output_dir))
 
 
 class LearnerGroup:
-    def __init__(self, trainer: Any, run_dir: Path) -> None:
+    def __init__(self, trainer: Any, run_dir: Path, storage: Storage | None = None) -> None:
         self.trainer = trainer
         self.run_dir = run_dir
+        self.storage = storage or for_run(None, run_dir)
         self.result: Any = None
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._fit, name="rlvr-learners", daemon=True)
@@ -87,9 +79,9 @@ class LearnerGroup:
     @property
     def latest_checkpoint(self) -> str | None:
         if self.result is not None and self.result.checkpoint is not None:
-            return str(self.result.checkpoint.path)
-        found = sorted((self.run_dir / "learner").rglob("checkpoint_*/meta.json"))
-        return str(found[-1].parent) if found else None
+            return self.storage.uri(str(self.result.checkpoint.path))
+        found = newest_checkpoint(self.storage.child("learner"))
+        return self.storage.uri(found) if found else None
 
 
 def start_learners(
@@ -102,8 +94,9 @@ def start_learners(
     namespace: str | None = None,
 ) -> LearnerGroup:
     from ray.train import FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.train.torch import TorchTrainer
 
+    from rlvr.learner.process_group import BoundStoreTorchConfig
     from rlvr.learner.worker import train_loop_per_worker
 
     lc = cfg.learner
@@ -113,6 +106,7 @@ def start_learners(
     if lc.use_gpu:
         resources["GPU"] = 1.0
     run_dir = Path(run_dir).resolve()
+    storage = for_run(cfg.trainer.storage, run_dir)
     loop_config = {
         "cfg": cfg.model_dump(mode="json"),
         "model_path": model_path,
@@ -121,18 +115,21 @@ def start_learners(
         "namespace": namespace or ray.get_runtime_context().namespace,
         "resume_path": resume_path,
         "pid_dir": str(run_dir / "learner" / "pids"),
+        "run_dir": str(run_dir),
     }
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=loop_config,
-        torch_config=TorchConfig(backend="nccl" if lc.use_gpu else "gloo"),
+        # GPU: one group serving both devices; the learner's scalar collectives stay on gloo (CPU tensors),
+        # DeepSpeed's gradient/parameter collectives run on NCCL. Ray Train passes the string through.
+        torch_config=BoundStoreTorchConfig(backend="cpu:gloo,cuda:nccl" if lc.use_gpu else "gloo"),
         scaling_config=ScalingConfig(
             num_workers=lc.num_workers, use_gpu=lc.use_gpu, resources_per_worker=resources
         ),
         run_config=RunConfig(
             name="learner",
-            storage_path=str(run_dir),
+            **run_config_kwargs(storage),
             failure_config=FailureConfig(max_failures=2),
         ),
     )
-    return LearnerGroup(trainer, run_dir)
+    return LearnerGroup(trainer, run_dir, storage)

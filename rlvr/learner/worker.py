@@ -25,17 +25,13 @@ import torch.distributed as dist
 from rlvr.config.schema import RlvrConfig
 from rlvr.learner import checkpoint as ckpt
 from rlvr.learner.batching import TrainBatch, collate, micro_batches
+from rlvr.learner.collectives import agree, all_max, all_mean, all_sum
 from rlvr.learner.ds_config import build_optimizer, deepspeed_config, plan_batches
+from rlvr.learner.lora import apply_lora
+from rlvr.learner.off_policy import importance_weights
 from rlvr.learner.publish import gather_full_state, publish
-
-
-def _load_model(path: str, cfg: RlvrConfig, device: torch.device) -> torch.nn.Module:
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=torch.float32, trust_remote_code=cfg.model.trust_remote_code
-    )
-    return model.to(device)  # type: ignore[arg-type]  # HF's typed .to wrapper
+from rlvr.models.loading import load_reference_model, load_train_model
+from rlvr.models.shipping import local_path
 
 
 def _skip_cpu_shm_allreduce() -> None:
@@ -62,14 +58,15 @@ class _Learner:
         self.lc = self.cfg.learner
         ctx = ray.train.get_context()
         self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
-        self.model_path: str = config["model_path"]
+        self.model_path: str = local_path(config["model_path"])  # fetched here when only the driver has it
+        self.run_dir: str = config["run_dir"]
         self.buffer = config["buffer"]
         self.store = ray.get_actor(config["weight_store_name"], namespace=config.get("namespace"))
         self.device = torch.device(f"cuda:{torch.cuda.current_device()}" if self.lc.use_gpu else "cpu")
         if not self.lc.use_gpu:
             from rlvr.cpu_threads import limit_cpu_threads
 
-            limit_cpu_threads(self.lc.cpus_per_worker)
+            limit_cpu_threads(self.lc.num_threads or self.lc.cpus_per_worker)
         _seed(self.cfg.trainer.seed + self.rank)
         if config.get("pid_dir"):  # lets operators (and the fault test) find worker processes
             Path(config["pid_dir"]).mkdir(parents=True, exist_ok=True)
@@ -78,15 +75,22 @@ class _Learner:
                 ray.get_runtime_context().get_node_id()
             )
 
-        self.algo = algorithms.get(self.cfg.algorithm.name)
+        self.algo = algorithms.from_config(self.cfg.algorithm)
         self.params = self.algo.Params.model_validate(self.cfg.algorithm.params)
         self.k = self.algo.top_k(self.params)
         step_batch = self.cfg.trainer.prompts_per_step * self.cfg.generator.n_samples
         self.plan = plan_batches(self.lc, self.world, step_batch)
+        # The sampler drew from softmax(z / T); the learner scores the same distribution (as verl, SimKO).
+        self.temperature = self.cfg.generator.temperature if self.cfg.generator.temperature > 0 else 1.0
+        self.bf16 = self.lc.bf16 or self.cfg.model.dtype == "bfloat16"
 
-        model = _load_model(self.model_path, self.cfg, self.device)
-        opt, sched = build_optimizer(model, self.lc)
-        ds_cfg = deepspeed_config(self.lc, self.plan, self.world, self.lc.use_gpu)
+        model = load_train_model(
+            self.model_path, self.cfg.model, gradient_checkpointing=self.lc.gradient_checkpointing
+        )
+        model = apply_lora(model, self.lc.lora).to(self.device)  # the model itself when LoRA is off
+        updates = self.cfg.trainer.max_steps * self.plan.optimizer_steps * self.lc.ppo_epochs
+        opt, sched = build_optimizer(model, self.lc, updates)
+        ds_cfg = deepspeed_config(self.lc, self.plan, self.world, self.lc.use_gpu, bf16=self.bf16)
         if not self.lc.use_gpu:
             _skip_cpu_shm_allreduce()
         self.engine, _, _, _ = deepspeed.initialize(
@@ -94,17 +98,23 @@ class _Learner:
         )
         self.ref = None
         if self.lc.reference_model:
-            self.ref = _load_model(self.model_path, self.cfg, self.device).eval().requires_grad_(False)
-            if self.lc.bf16 and self.lc.use_gpu:
-                self.ref = self.ref.to(torch.bfloat16)
+            self.ref = load_reference_model(self.model_path, self.cfg.model).to(self.device)
 
-        self.step, self.version, self.consumed = 0, 0, 0
-        self._restore(config.get("resume_path"))
+        self.step, self.version, self.epoch, self.consumed = 0, 0, 0, 0
+        self.restarted = False
+        self._restore(config.get("resume_path") and local_path(config["resume_path"], "trainer.resume"))
+        self._follow_restored_weights()
 
     def _restore(self, explicit: str | None) -> None:
-        # A worker restart (FailureConfig) wins over the user's resume path: it is newer.
+        """A worker restart (FailureConfig) wins over the user's resume path: it is newer. Ray Train hands
+        the restarted group the last checkpoint its controller registered; a report still queued when the
+        worker died is missing there, so this run's own newest checkpoint in storage is checked too."""
         found = ray.train.get_checkpoint()
-        if found is not None:
+        own = self._own_newest_checkpoint()
+        self.restarted = found is not None or own is not None
+        if own is not None and (found is None or own[0] > self._step_of(found)):
+            meta = ckpt.load(Path(own[1]), self.engine, self.rank)
+        elif found is not None:
             with found.as_directory() as d:
                 meta = ckpt.load(Path(d), self.engine, self.rank)
         elif explicit:
@@ -114,17 +124,52 @@ class _Learner:
         self.step, self.version = int(meta["step"]), int(meta["weight_version"])
         self.consumed = int(meta.get("samples_consumed", 0))
 
-    def _stats(self, mb: TrainBatch) -> Any:
+    def _own_newest_checkpoint(self) -> tuple[int, str] | None:
+        from rlvr.learner.storage import download, for_run, newest_checkpoint, read_meta
+
+        st = for_run(self.cfg.trainer.storage, Path(self.run_dir)).child("learner")
+        path = newest_checkpoint(st)
+        if path is None:
+            return None
+        step = int((read_meta(st, path) or {}).get("step", 0))
+        return step, (download(st, path) if st.fs is not None else path)
+
+    @staticmethod
+    def _step_of(checkpoint: Any) -> int:
+        with checkpoint.as_directory() as d:
+            return int((ckpt.read_meta(Path(d)) or {}).get("step", 0))
+
+    def _follow_restored_weights(self) -> None:
+        """A restarted learner may be behind the versions it published before it died (a lost branch). It
+        republishes its restored weights under a new weight epoch, so generators sample from them at once
+        and the buffer drops what the lost branch sampled. Every restart starts an epoch, lost branch or not
+        (a restart before the first checkpoint shows as a store ahead of version 0)."""
+        stored: Any = ray.get(self.store.version.remote(), timeout=60) if self.rank == 0 else 0
+        if self.restarted or all_max([float(stored)])[0] > self.version:
+            full = gather_full_state(self.engine, self.lc.zero_stage, self.rank, self._weight_dtype())
+            if self.rank == 0:
+                publish(self.store, self.version, full, new_epoch=True)
+            agree(True)  # every rank reads the epoch after rank 0 bumped it
+        epoch: Any = ray.get(self.store.epoch.remote(), timeout=60)
+        self.epoch = int(epoch)
+
+    def _weight_dtype(self) -> torch.dtype:
+        return torch.bfloat16 if self.bf16 else torch.float32
+
+    def _stats(self, mb: TrainBatch, model: Any = None) -> Any:
+        from rlvr.learner.engine_forward import begin_forward
         from rlvr.policy_stats import policy_token_stats
 
+        if model is None:  # what engine.forward() does first: ZeRO-3 counts micro-steps there
+            begin_forward(self.engine)
         return policy_token_stats(
-            self.engine.module,
+            model if model is not None else self.engine.module,
             mb.input_ids,
             mb.attention_mask,
             mb.loss_mask,
-            self.k,
+            self.k if model is None else 1,
             chunk_size=self.lc.chunk_size,
-            ref_model=self.ref,
+            temperature=self.temperature,
         )
 
     def _take(self) -> TrainBatch | None:
@@ -137,49 +182,106 @@ class _Learner:
             self.version,
             tc.max_staleness,
             tc.step_timeout_s,
+            self.epoch,
         )
         trajs = ray.get(ref, timeout=tc.step_timeout_s + 60)
         # Every rank must agree to go on, or the collectives below would hang on the ranks that did.
-        ok = torch.tensor([0.0 if trajs is None else 1.0])
-        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
-        return collate(trajs) if ok.item() > 0 and trajs is not None else None
+        return collate(trajs) if agree(trajs is not None) and trajs is not None else None
+
+    def _needs_recompute(self) -> bool:
+        """pi_old is the policy before this step's first update. With one optimizer update per step it equals
+        the current weights, so the forward pass is skipped and the current log-probs (detached) stand in."""
+        multi = self.plan.optimizer_steps > 1 or self.lc.ppo_epochs > 1
+        return self.lc.logprob_source == "recompute" and multi
+
+    def _score_once(self, batch: TrainBatch) -> None:
+        """The no-grad passes, once per step (not per epoch): pi_old when it can differ from the current
+        weights, and the reference policy."""
+        if not (self._needs_recompute() or self.ref is not None):
+            return
+        self.engine.eval()
+        with torch.no_grad():
+            for start in range(0, batch.size, self.plan.micro):
+                rows = slice(start, start + self.plan.micro)
+                mb = micro_batches(batch.select(rows), self.plan.micro)[0]
+                width = mb.old_logprobs.shape[1]
+                if self._needs_recompute():
+                    batch.old_logprobs[rows, :width] = self._stats(mb).logprobs.float()
+                if self.ref is not None:
+                    batch.ref_logprobs[rows, :width] = self._stats(mb, self.ref).logprobs.float()
+        self.engine.train()
+
+    def _epoch_order(self, n: int, epoch: int) -> torch.Tensor:
+        """Rows in mini-batch order: shuffled anew every epoch, deterministically (seed, step, epoch, rank),
+        so a resumed run sees the same mini-batches."""
+        if not self.lc.shuffle or (self.plan.optimizer_steps == 1 and self.lc.ppo_epochs == 1):
+            return torch.arange(n)
+        g = torch.Generator().manual_seed(
+            hash((self.cfg.trainer.seed, self.step, epoch, self.rank)) & 0x7FFF_FFFF_FFFF
+        )
+        return torch.randperm(n, generator=g)
 
     def train_step(self, batch: TrainBatch) -> dict[str, float]:
         from rlvr.algorithms.base import LossInput
 
-        mbs = [mb.to(self.device) for mb in micro_batches(batch, self.plan.micro)]
-        if self.lc.logprob_source == "recompute":
-            self.engine.eval()
-            with torch.no_grad():
-                for mb in mbs:
-                    mb.old_logprobs = self._stats(mb).logprobs.detach().float()
-        self.engine.train()
+        batch = batch.to(self.device)
+        self._score_once(batch)
+        mini = self.plan.mini_rank
+        orders = [self._epoch_order(batch.size, e) for e in range(self.lc.ppo_epochs)]
+        valid = batch.loss_mask[:, 1:].float().sum(1)
+        # token_mean over a mini-batch divides by ALL its tokens, on every micro-batch and rank: one
+        # collective per step gives every mini-batch's total.
+        local = [float(valid[o[j : j + mini]].sum()) for o in orders for j in range(0, batch.size, mini)]
+        global_tokens = all_sum(local)
+        global_seqs = float(mini * self.world)
+        contrib_keys = ("loss", "pg_loss")
         sums: dict[str, float] = {}
-        count = 0
-        for _ in range(self.lc.ppo_epochs):
-            for mb in mbs:
-                stats = self._stats(mb)
-                inp = LossInput(
-                    stats=stats,
-                    old_logprobs=mb.old_logprobs,
-                    advantages=mb.advantages,
-                    rewards=mb.rewards,
-                    correct=mb.correct,
-                    mask=mb.loss_mask[:, 1:].float(),
-                )
-                out = self.algo.loss(inp, self.params)
-                self.engine.backward(out.loss)
-                self.engine.step()
-                for key, val in {"loss": float(out.loss.detach()), **out.metrics}.items():
-                    sums[key] = sums.get(key, 0.0) + float(val)
-                count += 1
-        return {k: v / count for k, v in sums.items()}
-
-    def _all_mean(self, metrics: dict[str, float]) -> dict[str, float]:
-        keys = sorted(metrics)
-        vec = torch.tensor([metrics[k] for k in keys], dtype=torch.float64)
-        dist.all_reduce(vec)
-        return {k: float(v) / self.world for k, v in zip(keys, vec.tolist(), strict=True)}
+        count, updates = 0, 0
+        for order in orders:
+            shuffled = batch.select(order)
+            for j in range(0, batch.size, mini):
+                gt = global_tokens[updates]
+                updates += 1
+                for mb in micro_batches(shuffled.select(slice(j, j + mini)), self.plan.micro):
+                    stats = self._stats(mb)
+                    mask = mb.loss_mask[:, 1:].float()
+                    if self.ref is not None:
+                        stats.ref_logprobs = mb.ref_logprobs
+                    if self.lc.logprob_source == "behaviour":
+                        old = mb.behaviour_logprobs
+                    elif self._needs_recompute():
+                        old = mb.old_logprobs
+                    else:
+                        old = stats.logprobs.detach().float()
+                    is_w, off_metrics = importance_weights(
+                        old, mb.behaviour_logprobs, mask, self.lc.off_policy, self.lc.is_cap
+                    )
+                    inp = LossInput(
+                        stats=stats,
+                        old_logprobs=old,
+                        advantages=mb.advantages,
+                        rewards=mb.rewards,
+                        correct=mb.correct,
+                        mask=mask,
+                        behaviour_logprobs=mb.behaviour_logprobs,
+                        is_weight=is_w,
+                        global_tokens=gt,
+                        global_seqs=global_seqs,
+                        max_response_len=self.cfg.generator.max_tokens,
+                    )
+                    out = self.algo.loss(inp, self.params)
+                    # The loss is this micro-batch's share of the mini-batch mean; DeepSpeed averages
+                    # gradients over ranks, so undo that and skip its division by accumulation steps.
+                    self.engine.backward(out.loss * self.world, scale_wrt_gas=False)
+                    self.engine.step()
+                    row = {**out.metrics, **off_metrics, "loss": float(out.loss.detach())}
+                    for key, val in row.items():
+                        sums[key] = sums.get(key, 0.0) + float(val)
+                    count += 1
+        per_micro = {k: v / count for k, v in sums.items() if k not in contrib_keys}
+        # Contributions add up to the mini-batch loss over micro-batches and ranks (all_mean divides by world).
+        per_micro |= {k: sums[k] * self.world / updates for k in contrib_keys if k in sums}
+        return per_micro
 
     def _save(self, metrics: dict[str, float], full_state: dict[str, torch.Tensor] | None) -> None:
         d = Path(tempfile.mkdtemp(prefix=f"rlvr-ckpt-r{self.rank}-"))
@@ -192,6 +294,15 @@ class _Learner:
         )
         shutil.rmtree(d, ignore_errors=True)
 
+    def _stop_reason(self) -> str:
+        closed = bool(ray.get(self.buffer.is_closed.remote(), timeout=60))
+        if closed:
+            return "interrupted: the buffer was closed (Ctrl-C)"
+        return (
+            f"no batch for step {self.step} within trainer.step_timeout_s="
+            f"{self.cfg.trainer.step_timeout_s:g}s (weights at version {self.version})"
+        )
+
     def run(self) -> None:
         tc = self.cfg.trainer
         last_saved = self.step
@@ -201,13 +312,16 @@ class _Learner:
             batch = self._take()
             t_data = time.perf_counter()  # the rest of the step is the learner's own work
             if batch is None:
-                break  # buffer closed or timed out: stop cleanly with a final checkpoint
+                # Stop with a final checkpoint; the driver turns the reason into the run's outcome.
+                reason = self._stop_reason()
+                ray.get(self.buffer.report_stop.remote(self.rank, self.step, reason), timeout=60)
+                break
             stale = (self.version - batch.weight_versions).float()
-            metrics = self._all_mean(self.train_step(batch))
+            metrics = all_mean(self.train_step(batch))
             self.step += 1
             self.version = self.step
             self.consumed += self.plan.step_batch
-            full = gather_full_state(self.engine, self.lc.zero_stage, self.rank)
+            full = gather_full_state(self.engine, self.lc.zero_stage, self.rank, self._weight_dtype())
             if self.rank == 0:
                 publish(self.store, self.version, full)
             dt = time.perf_counter() - t0
@@ -219,6 +333,7 @@ class _Learner:
                 "samples_per_s": self.plan.step_batch / dt,
                 "lr": float(self.engine.get_lr()[0]),
                 "weight_version": float(self.version),
+                "weight_epoch": float(self.epoch),
             }
             if self.rank == 0:
                 ray.get(self.buffer.report_metrics.remote(self.step - 1, metrics), timeout=60)
@@ -226,7 +341,8 @@ class _Learner:
                 self._save(metrics, full)
                 last_saved = self.step
         if self.step != last_saved:
-            self._save(metrics, gather_full_state(self.engine, self.lc.zero_stage, self.rank))
+            dtype = self._weight_dtype()
+            self._save(metrics, gather_full_state(self.engine, self.lc.zero_stage, self.rank, dtype))
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:

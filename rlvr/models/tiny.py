@@ -26,7 +26,7 @@ from rlvr.types import Prompt
 log = logging.getLogger(__name__)
 BUILD_VERSION = "1"  # bump when the recipe changes so stale caches are not reused
 SPECIALS = ("<pad>", "<s>", "</s>")
-TASKS = ("arith", "countdown", "knights_knaves")
+TASKS = ("arith", "arith_steps", "countdown", "countdown_short", "knights_knaves")
 
 
 def cache_root() -> Path:

@@ -15,6 +15,7 @@ import ray
 from rlvr.config.schema import RlvrConfig
 from rlvr.generator.base import SamplingConfig
 from rlvr.generator.deployment import GeneratorClient, PendingGeneration, start_generator, stop_generator
+from rlvr.generator.seeds import group_seeds
 from rlvr.generator.weight_store import get_or_create_store, publish_weights
 from rlvr.types import Sample, VerifierResult
 from rlvr.verifier_pool import VerifierPool
@@ -31,14 +32,39 @@ class Rollout:
     pool: VerifierPool
     app_name: str
 
-    def submit(self, texts: list[str], step: int, **sampling: Any) -> PendingGeneration:
-        """Start generating without waiting, so the caller can verify the previous batch meanwhile."""
-        seed = None if self.cfg.generator.seed is None else self.cfg.generator.seed * 100_003 + step
-        params = SamplingConfig.from_config(self.cfg.generator, seed=seed, **sampling)
+    def submit(
+        self,
+        texts: list[str],
+        step: int,
+        *,
+        prompt_ids: list[str] | None = None,
+        round: int = 0,
+        **sampling: Any,
+    ) -> PendingGeneration:
+        """Start generating without waiting, so the caller can verify the previous batch meanwhile.
+
+        Each sample gets its own seed from (generator.seed, step, prompt id, sample index, round);
+        `prompt_ids=None` uses each text's index. generator.seed=null leaves the engine's RNG."""
+        params = SamplingConfig.from_config(self.cfg.generator, **sampling)
+        run_seed = self.cfg.generator.seed
+        if run_seed is not None:
+            run_seed = run_seed * 1_000_003 + self.cfg.trainer.seed  # runs with another seed draw other dice
+            ids = prompt_ids if prompt_ids is not None else [str(i) for i in range(len(texts))]
+            if len(ids) != len(texts):
+                raise ValueError(f"{len(ids)} prompt_ids for {len(texts)} prompts")
+            params.seeds = group_seeds(run_seed, step, ids, params.n, round)
         return self.generator.submit(texts, params)
 
-    def generate(self, texts: list[str], step: int, **sampling: Any) -> list[list[Sample]]:
-        return self.submit(texts, step, **sampling).result()
+    def generate(
+        self,
+        texts: list[str],
+        step: int,
+        *,
+        prompt_ids: list[str] | None = None,
+        round: int = 0,
+        **sampling: Any,
+    ) -> list[list[Sample]]:
+        return self.submit(texts, step, prompt_ids=prompt_ids, round=round, **sampling).result()
 
     def verify(self, items: list[tuple[str, str, str, dict[str, Any]]]) -> list[VerifierResult]:
         return self.pool.verify_batch(items)
@@ -46,7 +72,11 @@ class Rollout:
     def weight_version(self) -> int:
         return int(ray.get(self.store.version.remote(), timeout=60))
 
+    def weight_epoch(self) -> int:
+        return int(ray.get(self.store.epoch.remote(), timeout=60))
+
     def wait_newer(self, version: int, timeout_s: float) -> int:
+        """Blocks until the store holds a version newer than `version` or a new epoch (or timeout)."""
         return int(ray.get(self.store.wait_newer.remote(version, timeout_s), timeout=timeout_s + 60))
 
     def placement(self) -> dict[str, list[str]]:

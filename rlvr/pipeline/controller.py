@@ -8,6 +8,7 @@ The weight-version gate that paces it lives in `rlvr.pipeline.run`.
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -19,6 +20,7 @@ import torch
 from rlvr.algorithms.base import Algorithm
 from rlvr.config.schema import RlvrConfig
 from rlvr.errors import RlvrUserError
+from rlvr.rewards import RewardPlan
 from rlvr.types import Prompt, Trajectory, VerifierResult
 
 
@@ -28,6 +30,7 @@ class PendingRollout:
     prompts: list[Prompt]
     generation: Any  # the groups, or a request whose result() returns them (and sets .seconds)
     t_submit: float
+    round: int = 0  # DAPO top-up round within the step (0 = the step's own prompts)
 
 
 @dataclass
@@ -40,12 +43,13 @@ class Controller:
         self,
         cfg: RlvrConfig,
         prompts: list[Prompt],
-        generate: Callable[[list[str], int], Any],  # groups, or a pending request (see PendingRollout)
+        generate: Callable[..., Any],  # (texts, step, prompt_ids=, round=) -> groups or a pending request
         verify: Callable[[list[tuple[str, str, str, dict[str, Any]]]], list[VerifierResult]],
         buffer: Any,
         weight_version: Callable[[], int],
         algorithm: Algorithm,
         wait_newer: Callable[[int, float], object] | None = None,
+        weight_epoch: Callable[[], int] = lambda: 0,
     ) -> None:
         self.cfg = cfg
         self.prompts = prompts
@@ -55,7 +59,9 @@ class Controller:
         self.weight_version = weight_version
         self.algorithm = algorithm
         self._wait_newer = wait_newer
+        self.weight_epoch = weight_epoch
         self.params = algorithm.Params.model_validate(cfg.algorithm.params)
+        self.reward_plan = RewardPlan.from_config(cfg.verifiers)
         self.stats = RolloutStats()
         names = set(cfg.verifiers.specs)
         unknown = sorted({p.data_source for p in prompts} - names)
@@ -81,14 +87,29 @@ class Controller:
         n = len(self.prompts)
         return [self.prompts[(step * k + i) % n] for i in range(k)]
 
-    def submit(self, step: int) -> PendingRollout:
-        """Start generating `step`'s batch; with a pending-request generator this returns at once."""
-        prompts = self.prompts_for_step(step)
-        t0 = time.monotonic()
-        return PendingRollout(step, prompts, self.generate([p.text for p in prompts], step), t0)
+    def prompts_for_round(self, step: int, round_: int) -> list[Prompt]:
+        """Round 0: the step's own prompts. Top-up rounds (DAPO dynamic sampling) draw prompts this step has
+        not used yet, deterministically in (data seed, step, round), so they bring new signal."""
+        if round_ == 0:
+            return self.prompts_for_step(step)
+        used = {p.prompt_id for r in range(round_) for p in self.prompts_for_round(step, r)}
+        pool = [p for p in self.prompts if p.prompt_id not in used] or list(self.prompts)
+        rng = random.Random(f"{self.cfg.data.seed}-{step}-{round_}")
+        k = self.cfg.trainer.prompts_per_step
+        return rng.sample(pool, k) if len(pool) >= k else [rng.choice(pool) for _ in range(k)]
 
-    def rollout(self, step: int) -> tuple[list[Trajectory], dict[str, float]]:
-        return self.complete(self.submit(step))
+    def submit(self, step: int, round_: int = 0) -> PendingRollout:
+        """Start generating `step`'s batch; with a pending-request generator this returns at once. Every
+        sample's randomness is its own: the generator seeds it from (run seed, step, prompt id, sample, round)."""
+        prompts = self.prompts_for_round(step, round_)
+        t0 = time.monotonic()
+        gen = self.generate(
+            [p.text for p in prompts], step, prompt_ids=[p.prompt_id for p in prompts], round=round_
+        )
+        return PendingRollout(step, prompts, gen, t0, round_)
+
+    def rollout(self, step: int, round_: int = 0) -> tuple[list[Trajectory], dict[str, float]]:
+        return self.complete(self.submit(step, round_))
 
     def complete(self, pending: PendingRollout) -> tuple[list[Trajectory], dict[str, float]]:
         """Wait for the generation, then verify, score and build the step's trajectories."""
@@ -99,29 +120,47 @@ class Controller:
         t_gen = float(getattr(gen, "seconds", 0.0)) or time.monotonic() - pending.t_submit
         tag = uuid.uuid4().hex[:8]  # one group id per prompt: group-relative advantages depend on it
         flat = [
-            (p, s, f"{step}-{i}-{tag}")
+            (p, s, f"{step}-{pending.round}-{i}-{tag}")
             for i, (p, g) in enumerate(zip(prompts, groups, strict=True))
             for s in g
         ]
         t1 = time.monotonic()
-        results = self.verify(
-            [(p.data_source, s.response_text, p.ground_truth, p.metadata) for p, s, _ in flat]
-        )
+        # Every verifier that scores a row (its own, plus `applies_to: all` ones), weighted, plus group rewards.
+        results, reward_parts = self.reward_plan.combine(flat, self.verify(self.reward_plan.items(flat)))
         t_ver = time.monotonic() - t1
-        rewards = torch.tensor([r.reward for r in results], dtype=torch.float32)
+        shaped = overlong_rewards(
+            [r.reward for r in results],
+            [s for _, s, _ in flat],
+            self.cfg.trainer,
+            self.cfg.generator.max_tokens,
+        )
+        rewards = torch.tensor(shaped, dtype=torch.float32)
         correct = torch.tensor([r.correct for r in results], dtype=torch.bool)
         gids = [gid for _, _, gid in flat]
         index = {g: i for i, g in enumerate(dict.fromkeys(gids))}
         group_index = torch.tensor([index[g] for g in gids], dtype=torch.long)
         adv = self.algorithm.advantages(rewards, correct, group_index, self.params)
+        drop_overlong = self.cfg.trainer.overlong == "filter"
         trajs = [
-            Trajectory(prompt=p, sample=s, group_id=gid, result=r, advantage=float(a))
+            Trajectory(
+                prompt=p,
+                sample=s,
+                group_id=gid,
+                result=r,
+                advantage=float(a),
+                trainable=not (drop_overlong and s.truncated),
+            )
             for (p, s, gid), r, a in zip(flat, results, adv.tolist(), strict=True)
         ]
         n_tokens = sum(len(s.response_ids) for _, s, _ in flat)
         versions = [s.weight_version for _, s, _ in flat]
+        n = max(len(flat), 1)
         metrics = {
             "reward": float(rewards.mean()) if len(rewards) else 0.0,
+            "verifier_reward": sum(r.reward for r in results) / n,
+            "truncated_frac": sum(s.truncated for _, s, _ in flat) / n,
+            "no_answer_frac": sum(r.status.value == "no_answer" for r in results) / n,
+            **reward_parts,
             "accuracy": float(correct.float().mean()) if len(correct) else 0.0,
             "response_length": n_tokens / max(len(flat), 1),
             "gen/tokens_per_s": n_tokens / max(t_gen, 1e-9),
@@ -144,3 +183,23 @@ class Controller:
         for members in by_group.values():
             (drop if len({m.reward for m in members}) == 1 else keep).extend(members)
         return keep, drop
+
+
+def overlong_rewards(rewards: list[float], samples: list[Any], tc: Any, max_tokens: int) -> list[float]:
+    """trainer.overlong=penalty: DAPO's soft overlong punishment. With L the response length, L_max =
+    generator.max_tokens and B = trainer.overlong_buffer, the reward gets
+    0 for L <= L_max - B, -p (L - (L_max - B)) / B inside the buffer, and -p for a response cut at L_max."""
+    if tc.overlong != "penalty":
+        return list(rewards)
+    start = max(max_tokens - tc.overlong_buffer, 0)
+    out = []
+    for r, s in zip(rewards, samples, strict=True):
+        length = len(s.response_ids)
+        if s.truncated or length >= max_tokens:
+            pen = tc.overlong_penalty
+        elif length > start:
+            pen = tc.overlong_penalty * (length - start) / max(tc.overlong_buffer, 1)
+        else:
+            pen = 0.0
+        out.append(r - pen)
+    return out

@@ -14,27 +14,48 @@ from typing import Any
 
 from rlvr.cluster import connect
 from rlvr.config import RlvrConfig
-from rlvr.data.loader import load_prompts
 from rlvr.errors import RlvrUserError
 from rlvr.metrics.passk import pass_at_k_curve
-from rlvr.models.loading import resolve_model_path
 from rlvr.pipeline.components import Rollout, start_rollout
 from rlvr.pipeline.report import plot_passk
 
 
+def _checkpoint_step(hf: Path, root: Path) -> int:
+    """The step of the checkpoint holding `hf` (its meta.json, else the checkpoint_<n> name); -1 if none."""
+    for d in (hf, *hf.parents):
+        if d == root.parent:
+            break
+        if d.name.startswith("checkpoint_"):
+            try:
+                return int(json.loads((d / "meta.json").read_text())["step"])
+            except (OSError, ValueError, KeyError, TypeError):
+                digits = d.name.removeprefix("checkpoint_")
+                return int(digits) if digits.isdigit() else -1
+    return -1
+
+
 def hf_folder(path: str) -> str:
-    """A learner checkpoint keeps its HF model in a subfolder; accept either."""
+    """A model folder, or a run/checkpoint folder: then the HF model of its newest (highest step) checkpoint."""
     p = Path(path).expanduser()
     if (p / "config.json").exists() or not p.exists():
         return path
-    found = sorted(c.parent for c in p.rglob("config.json"))
+    found = [c.parent for c in p.rglob("config.json")]
     if not found:
         raise RlvrUserError(f"model.path: no HF model (config.json) under {p}")
-    return str(found[0])
+    return str(max(found, key=lambda d: (_checkpoint_step(d, p), d.stat().st_mtime_ns, str(d))))
 
 
 def evaluate_prompts(rollout: Rollout, cfg: RlvrConfig, prompts: list[Any]) -> dict[str, Any]:
-    groups = rollout.generate([p.text for p in prompts], 0, n=cfg.eval.n, temperature=cfg.eval.temperature)
+    # round=-1: evaluation draws its own random streams, never a training sample's (same per prompt across
+    # evaluations, so pass@K moves with the weights, not with the dice).
+    groups = rollout.generate(
+        [p.text for p in prompts],
+        0,
+        prompt_ids=[p.prompt_id for p in prompts],
+        round=-1,
+        n=cfg.eval.n,
+        temperature=cfg.eval.temperature,
+    )
     items = [
         (p.data_source, s.response_text, p.ground_truth, p.metadata)
         for p, g in zip(prompts, groups, strict=True)
@@ -60,8 +81,10 @@ def run_eval(cfg: RlvrConfig) -> dict[str, Any]:
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     if cfg.model.path != "tiny":
         cfg.model.path = hf_folder(cfg.model.path)
-    model_path = resolve_model_path(cfg.model)
-    prompts = load_prompts(cfg.data, evaluation=True)[: cfg.eval.max_prompts]
+    from rlvr.pipeline.prepare import prepare
+
+    prepared = prepare(cfg, evaluation=True)  # chat template, length filter, tokenizer check
+    model_path, prompts = prepared.model_path, prepared.prompts[: cfg.eval.max_prompts]
     connect(cfg.cluster)
     rollout = start_rollout(cfg, model_path, tag=f"eval-{os.getpid()}")
     try:

@@ -82,4 +82,10 @@ class MetricsLogger:
         if self._tb:
             self._tb.close()
         if self._wandb:
+            import wandb
+
             self._wandb.finish()
+            # finish() only tells wandb's service the run ended; the service writes and closes the run
+            # file later. teardown() waits for it, so the file is complete when close() returns.
+            wandb.teardown()
+            self._wandb = None

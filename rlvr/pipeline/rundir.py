@@ -17,3 +17,20 @@ def make_run_dir(cfg: RlvrConfig) -> Path:
     # The resolved config never holds secrets: tokens live only in the environment.
     (run_dir / "config.yaml").write_text(to_yaml(cfg))
     return run_dir
+
+
+def remove_if_unused(run_dir: Path) -> None:
+    """Delete a run directory that holds nothing but what `make_run_dir` and the logger wrote at start."""
+    import shutil
+
+    leftovers = {p.name for p in run_dir.iterdir()} - {
+        "config.yaml",
+        "metrics.jsonl",
+        "tensorboard",
+        "wandb",
+        "learner",
+    }
+    metrics = run_dir / "metrics.jsonl"
+    trained = any(run_dir.glob("learner/**/meta.json"))
+    if not leftovers and not trained and (not metrics.exists() or metrics.stat().st_size == 0):
+        shutil.rmtree(run_dir, ignore_errors=True)

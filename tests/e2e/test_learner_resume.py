@@ -66,7 +66,9 @@ def test_worker_kill_restarts_from_checkpoint(ray_cluster: dict, model_path: str
     cfg.trainer.max_steps = 4
     cfg.trainer.save_every = 1
     run = Run(cfg, model_path, tmp_path)
-    run.fill(range(12))  # spare data: steps after the restart are trained on fresh trajectories
+    # Spare data, sampled by version 0: the restart starts a new weight epoch, and data tagged with
+    # versions the lost branch published (above the restored checkpoint's) would be dropped as stale.
+    run.fill(range(12), version=0)
     run.start()
     pid_file = tmp_path.resolve() / "learner" / "pids" / "rank1.pid"
     deadline = time.monotonic() + 240
@@ -84,3 +86,4 @@ def test_worker_kill_restarts_from_checkpoint(ray_cluster: dict, model_path: str
     assert set(steps) == {0, 1, 2, 3} and steps[-1] == 3, steps
     c = ray.get(run.buffer.counters.remote(), timeout=30)
     assert c["double_trained"] == 0
+    assert c["epoch"] == 1 and ray.get(run.store.epoch.remote(), timeout=30) == 1  # the restart's epoch

@@ -18,7 +18,7 @@ from rlvr.types import Prompt, Sample, Trajectory, VerifierResult
 VOCAB = 256
 
 
-def build_random_qwen2(out: Path, seed: int = 0) -> str:
+def build_random_qwen2(out: Path, seed: int = 0, tied: bool = False) -> str:
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(seed)
@@ -30,9 +30,12 @@ def build_random_qwen2(out: Path, seed: int = 0) -> str:
         num_hidden_layers=2,
         intermediate_size=256,
         max_position_embeddings=128,
-        tie_word_embeddings=False,
+        tie_word_embeddings=tied,
     )
-    Qwen2ForCausalLM(conf).save_pretrained(str(out))
+    model = Qwen2ForCausalLM(conf)
+    if tied:  # one Parameter for the embedding and the LM head
+        assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
+    model.save_pretrained(str(out))
     return str(out)
 
 
@@ -61,26 +64,42 @@ def step_trajs(step: int, n_groups: int, group_size: int, version: int, seed: in
 
 @ray.remote(num_cpus=0)
 class FakeWeightStore:
-    """Stand-in with the WeightStore contract (publish / latest) plus a history for assertions."""
+    """The WeightStore protocol (check / stage / commit / publish, epochs) plus every version's weights kept
+    for assertions (the real store keeps only the newest)."""
 
     def __init__(self) -> None:
-        self.history: list[tuple[int, Any]] = []
+        self.history: list[tuple[int, list[Any]]] = []
+        self.epochs = 0
+        self.staged: dict[str, list[Any]] = {}
 
-    def publish(self, version: int, state_ref: Any) -> int:
-        if self.history and version <= self.history[-1][0]:  # same rule as the real WeightStore
+    def version(self) -> int:
+        return self.history[-1][0] if self.history else -1
+
+    def epoch(self) -> int:
+        return self.epochs
+
+    def check(self, version: int, new_epoch: bool = False) -> None:
+        if not new_epoch and self.history and version <= self.history[-1][0]:  # the real store's rule
             raise ValueError(f"weight version {version} is not newer than the stored {self.history[-1][0]}")
-        ref = state_ref[0]
-        # Own a copy: the learner worker that put the state may exit before the test reads it.
-        self.history.append((version, ray.put(ray.get(ref))))
+
+    def stage(self, token: str, chunk_ref: list[Any]) -> int:
+        # Own a copy: the learner worker that put the chunk frees it (and may exit) before the test reads it.
+        self.staged.setdefault(token, []).append(ray.put(ray.get(chunk_ref[0])))
+        return len(self.staged[token])
+
+    def commit(self, token: str, version: int, new_epoch: bool = False) -> int:
+        self.check(version, new_epoch)
+        self.epochs += int(new_epoch)
+        self.history.append((version, self.staged.pop(token)))
         return version
 
-    def latest(self) -> tuple[int, Any] | None:
-        return self.history[-1] if self.history else None
+    def abort(self, token: str) -> None:
+        self.staged.pop(token, None)
 
     def versions(self) -> list[int]:
         return [v for v, _ in self.history]
 
-    def get(self, version: int) -> Any:
+    def get(self, version: int) -> list[Any] | None:
         refs = [r for v, r in self.history if v == version]
         return refs[-1] if refs else None
 
@@ -115,10 +134,12 @@ class Run:
         self.model_path, self.resume, self.store_name = model_path, resume, name
         self.group: Any = None
 
-    def fill(self, steps: range, fixed: bool = False, seed: int = 0) -> None:
+    def fill(self, steps: range, fixed: bool = False, seed: int = 0, version: int | None = None) -> None:
+        """Step-keyed trajectories, tagged as sampled by weight version `version` (default: the step)."""
         pc, ns = self.cfg.trainer.prompts_per_step, self.cfg.generator.n_samples
         for s in steps:
-            ray.get(self.buffer.put.remote(step_trajs(0 if fixed else s, pc, ns, s, seed)), timeout=30)
+            v = s if version is None else version
+            ray.get(self.buffer.put.remote(step_trajs(0 if fixed else s, pc, ns, v, seed)), timeout=30)
 
     def start(self) -> Run:
         from rlvr.learner.launcher import start_learners
@@ -142,12 +163,22 @@ class Run:
         return self.metrics
 
     def weights(self, version: int) -> dict[str, torch.Tensor]:
-        ref = ray.get(self.store.get.remote(version), timeout=30)
-        assert ref is not None, f"version {version} was never published"
-        return {k: torch.as_tensor(v) for k, v in ray.get(ref, timeout=60).items()}
+        from rlvr.generator.weight_chunks import decode_chunk
+
+        refs = ray.get(self.store.get.remote(version), timeout=30)
+        assert refs is not None, f"version {version} was never published"
+        return {
+            k: torch.as_tensor(v).float() for ref in refs for k, v in decode_chunk(ray.get(ref, timeout=60))
+        }
 
     def versions(self) -> list[int]:
         return ray.get(self.store.versions.remote(), timeout=30)
+
+
+# Runs that should train the same parameters differ only by float summation order. Adam divides by sqrt(v):
+# where a gradient is ~eps that noise moves an element by a visible fraction of lr (CI once saw 2.1e-5). A
+# real mismatch (wrong normalising, wrong shard) changes gradient directions and moves elements by ~lr=1e-3.
+SAME_UPDATE_TOL = 1e-4
 
 
 def max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:

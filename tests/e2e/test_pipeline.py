@@ -117,3 +117,26 @@ def test_multirun_two_algorithms(ray_cluster, tmp_path):
     rows = json.loads((root / "comparison.json").read_text())
     assert [r["overrides"].split()[0] for r in rows] == ["algorithms=grpo", "algorithms=nsr"]
     assert (root / "comparison.md").exists() and (root / "comparison.png").exists()
+
+
+def test_lora_bf16_run_publishes_merged_weights_and_saves_both_folders(ray_cluster, tmp_path):
+    """learner.lora + bf16 on CPU through the whole pipeline: the generator loads the merged weights every
+    step (samples carry the new versions), the checkpoint holds the adapter and a merged HF model."""
+    from transformers import AutoModelForCausalLM
+
+    summary = _run(
+        tmp_path,
+        "trainer.mode=sync",
+        "trainer.max_steps=2",
+        "learner.lora.enabled=true",
+        "learner.lora.r=4",
+        "learner.bf16=true",
+        "learner.lr=1e-3",
+    )
+    _assert_accounting(summary)
+    ckpt = Path(summary["checkpoint"])
+    assert (ckpt / "adapter" / "adapter_config.json").exists()
+    merged = AutoModelForCausalLM.from_pretrained(str(ckpt / "hf"))
+    assert not any("lora" in k for k in merged.state_dict())
+    rows = [json.loads(x) for x in (Path(summary["run_dir"]) / "samples.jsonl").read_text().splitlines()]
+    assert {r["weight_version"] for r in rows if r["step"] == 1} == {1}  # step 1 sampled merged weights v1

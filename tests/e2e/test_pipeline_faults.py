@@ -28,33 +28,38 @@ BASE = [
 ]
 
 
-def _alive_pids(title: str, since: float) -> list[int]:
-    """Ray names worker processes `ray::<Class>...`; only those started by this test qualify."""
-    import psutil
+def _alive_actors(class_substr: str) -> dict[str, int]:
+    """Live actors whose class name contains `class_substr` -> their pid, from Ray's own records (the GCS),
+    so the victim is the actor itself, never a reused worker process that merely carries its title.
+    (The public `ray.util.state` API needs the dashboard, which the test cluster does not run.)"""
+    import ray._private.state as ray_state
 
-    pids = []
-    for proc in psutil.process_iter(["cmdline", "create_time"]):
-        cmd = " ".join(proc.info["cmdline"] or [])
-        if cmd.startswith("ray::") and title in cmd and proc.info["create_time"] >= since:
-            pids.append(proc.pid)
-    return pids
+    return {
+        actor_id: int(info["Pid"])
+        for actor_id, info in ray_state.actors().items()
+        if info["State"] == "ALIVE" and class_substr in info["ActorClassName"] and info.get("Pid")
+    }
 
 
 def _steps_logged(run_dir: Path) -> int:
     return len(learner_steps(run_dir))
 
 
-def _kill_later(run_dir: Path, class_substr: str, after_steps: int, killed: list[int]) -> threading.Thread:
-    since = time.time()
+def _kill_later(
+    run_dir: Path, class_substr: str, after_steps: int, killed: list[tuple[int, int]]
+) -> threading.Thread:
+    before = set(_alive_actors(class_substr))  # actors of earlier tests: never the victim
 
     def go() -> None:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and _steps_logged(run_dir) < after_steps:
             time.sleep(0.2)
-        pids = _alive_pids(class_substr, since)
-        if pids:
-            os.kill(pids[0], signal.SIGKILL)
-            killed.append(pids[0])
+        mine = {a: pid for a, pid in _alive_actors(class_substr).items() if a not in before}
+        if mine:
+            pid = mine[sorted(mine)[0]]
+            at_step = _steps_logged(run_dir)
+            os.kill(pid, signal.SIGKILL)
+            killed.append((pid, at_step))
 
     t = threading.Thread(target=go, daemon=True)
     t.start()
@@ -68,13 +73,21 @@ def _kill_later(run_dir: Path, class_substr: str, after_steps: int, killed: list
 def test_run_survives_kill(ray_cluster, tmp_path, victim, after):
     name = f"fault-{victim.lower()}"
     cfg = load_config([*BASE, f"trainer.output_dir={tmp_path}", f"trainer.run_name={name}"])
-    killed: list[int] = []
+    killed: list[tuple[int, int]] = []
     t = _kill_later(tmp_path / name, victim, after, killed)
     summary = run_training(cfg)
     t.join(timeout=5)
-    assert killed, f"no live {victim} actor was found to kill"
+    assert killed, f"no live {victim} actor of this run was found to kill"
+    _, at_step = killed[0]
+    assert after <= at_step < 6, f"the kill came at step {at_step}, not mid-run"
     acc = summary["accounting"]
     assert acc["balanced"], acc
     assert acc["double_trained"] == 0, acc
     assert _steps_logged(tmp_path / name) == 6  # every step trained despite the fault
     assert summary["checkpoint"]
+    if victim == "RayTrainWorker":
+        # The restarted learner republished its checkpoint's weights under a new weight epoch; the first
+        # batch it trained holds nothing from the lost branch (versions it had published before dying).
+        (restart,) = summary["restarts"]
+        assert restart["epoch"] == 1 and restart["step"] == restart["fork_version"]
+        assert restart["old_epoch_max_version"] <= restart["fork_version"], restart

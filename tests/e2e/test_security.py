@@ -1,6 +1,7 @@
 """A cluster started the rlvr way (`rlvr.cluster.connect`) in its own process: every listening socket
 is on loopback, clients without the right token are refused (GCS and dashboard HTTP), clients with it
-get in, and the token appears in no output or Ray log."""
+get in, and the token appears in no output or Ray log. A full short `rlvr run` (generator replica,
+verifiers, Ray Train learners with their process group) also listens on loopback only."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ import psutil
 import pytest
 
 from rlvr.deploy.auth import redact
+from rlvr.pipeline.startup import ORDER
 
 pytestmark = pytest.mark.e2e
 
@@ -177,3 +180,91 @@ def test_gcs_accepts_the_token(local_cluster):
     assert "ANSWER 42" in ok.stdout, ok.stderr[-2000:]
     token = Path(local_cluster["token_file"]).read_text().strip()
     assert token not in ok.stdout + ok.stderr
+
+
+RUN = [
+    "trainer.max_steps=2",
+    "trainer.prompts_per_step=4",
+    "generator.n_samples=4",
+    "learner.mini_batch_size=16",
+    "learner.micro_batch_size=8",
+    "logging.progress=false",
+    "logging.tensorboard=false",
+]
+
+
+def _tree_names(root: int) -> set[str]:
+    try:
+        procs = [psutil.Process(root), *psutil.Process(root).children(recursive=True)]
+    except psutil.Error:
+        return set()
+    out = set()
+    for p in procs:
+        try:
+            out.add(" ".join(p.cmdline())[:80])
+        except psutil.Error:
+            continue
+    return out
+
+
+def _listening(root: int) -> dict[tuple[str, int], tuple[int, str]]:
+    """(ip, port) -> (pid, command line) of the process in `root`'s tree listening there."""
+    try:
+        procs = [psutil.Process(root), *psutil.Process(root).children(recursive=True)]
+    except psutil.Error:
+        return {}
+    out = {}
+    for p in procs:
+        try:
+            conns = p.net_connections(kind="inet")
+            cmd = " ".join(p.cmdline())[:80]
+        except psutil.Error:  # exited meanwhile
+            continue
+        out |= {(c.laddr.ip, c.laddr.port): (p.pid, cmd) for c in conns if c.status == psutil.CONN_LISTEN}
+    return out
+
+
+@pytest.mark.slow
+def test_full_run_listens_only_on_loopback(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_AUTH", "RAY_ADDRESS"))}
+    env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
+    env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    cmd = [sys.executable, "-m", "rlvr.cli", "run", *RUN, f"trainer.output_dir={tmp_path / 'runs'}"]
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    seen: dict[tuple[str, int], tuple[int, str]] = {}
+    names: set[str] = set()
+    try:
+        # Poll while it runs: the learners' store and gloo sockets live only as long as training does.
+        deadline = time.monotonic() + 900
+        while proc.poll() is None and time.monotonic() < deadline:
+            seen |= _listening(proc.pid)
+            names |= _tree_names(proc.pid)
+            time.sleep(0.3)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: only what this test started
+            proc.wait(timeout=30)
+    assert proc.returncode == 0, err[-4000:]
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["accounting"]["trained"] == 2 * 16
+    # The start-up timeline (rlvr/pipeline/startup.py, benchmarks/startup.py): every phase, in the order a user waits for them.
+    t = summary["startup"]
+    assert list(t) == list(ORDER), t
+    assert 0 < t["config"] <= t["prepared"] <= t["ray"] <= t["rollout_ready"] <= t["first_generation"], t
+    assert t["learners_ready"] <= t["first_step"] and t["first_generation"] <= t["first_step"], t
+    assert "[rlvr] start-up, seconds since the process began: imports+config" in err
+    # A local run starts no process it does not need: Ray Train's preemption watcher is off (rlvr.cluster).
+    assert any("RayTrainWorker" in n for n in names) and not any("PreemptionWatcher" in n for n in names)
+    kinds = " ".join(cmd for _, cmd in seen.values())
+    assert "RayTrainWorker" in kinds and "ServeReplica" in kinds, sorted(set(seen.values()))  # not vacuous
+    public = {addr: who for addr, who in seen.items() if addr[0] not in LOOPBACK}
+    # The one documented exception (docs/SECURITY.md): Ray Serve hard-codes its replica's inter-deployment
+    # gRPC server to "[::]:0". Exactly one such socket per replica process, nothing else.
+    serve_grpc = {a: w for a, w in public.items() if "ServeReplica" in w[1] and a[0] in ("::", "0.0.0.0")}
+    others = {a: w for a, w in public.items() if a not in serve_grpc}
+    assert not others, f"listening beyond loopback: {others}"
+    per_replica = [pid for pid, _ in serve_grpc.values()]
+    assert len(per_replica) == len(set(per_replica)) <= 1, serve_grpc  # generator.num_replicas=1

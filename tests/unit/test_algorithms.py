@@ -1,4 +1,4 @@
-"""Loss strategies: advantages, sample selection, SimKO's gradient against its closed form, metrics."""
+"""Presets: advantages, sample selection, SimKO's gradient against its closed form, metrics."""
 
 from __future__ import annotations
 
@@ -44,7 +44,9 @@ def params(name, **kw):
     return algo, algo.Params.model_validate(kw)
 
 
-@pytest.mark.parametrize("name", ["grpo", "psr", "nsr", "w_reinforce", "simko"])
+@pytest.mark.parametrize(
+    "name", ["grpo", "psr", "nsr", "w_reinforce", "simko", "rloo", "reinforce_pp", "gspo", "cispo"]
+)
 def test_presets_validate_and_metrics(name):
     preset = yaml.safe_load((CONF / f"{name}.yaml").read_text())
     assert preset["name"] == name
@@ -79,7 +81,7 @@ def test_grpo_advantages_and_dr_grpo():
         torch.testing.assert_close(adv_dr[groups == gi], r - r.mean())
 
 
-@pytest.mark.parametrize("agg", ["token_mean", "seq_sum"])
+@pytest.mark.parametrize("agg", ["token_mean", "seq_mean_token_mean", "seq_sum"])
 def test_grpo_loss_is_clipped_surrogate(agg):
     inp = make_input()
     inp.old_logprobs = inp.stats.logprobs.detach() + torch.linspace(-0.5, 0.5, 9, dtype=torch.float64)
@@ -88,7 +90,13 @@ def test_grpo_loss_is_clipped_surrogate(agg):
     r = torch.exp(inp.stats.logprobs - inp.old_logprobs)
     a = inp.advantages[:, None]
     tok = -torch.minimum(r * a, r.clamp(0.8, 1.28) * a) * inp.mask
-    want = tok.sum() / (inp.mask.sum() if agg == "token_mean" else inp.mask.shape[0])
+    b, t = inp.mask.shape
+    if agg == "token_mean":
+        want = tok.sum() / inp.mask.sum()
+    elif agg == "seq_mean_token_mean":
+        want = (tok.sum(-1) / inp.mask.sum(-1)).mean()
+    else:  # Dr.GRPO: sum over tokens / (B * L_max), L_max = T without a generation budget
+        want = tok.sum() / (b * t)
     torch.testing.assert_close(out.loss, want, **TOL)
     assert 0 < out.metrics["clip_frac"] < 1
 
@@ -104,9 +112,10 @@ def test_psr_nsr_select_samples(name, sign, selected):
     grad = inp.stats.logprobs.grad
     sel = (correct == selected)[:, None] & inp.mask.bool()
     assert (grad[~sel] == 0).all()
-    # Descent raises (PSR) / lowers (NSR) the log-prob of every selected token, averaged over selected tokens.
+    # Descent raises (PSR) / lowers (NSR) the log-prob of every selected token; the mean runs over ALL
+    # valid tokens (the paper's objective: the others have advantage 0), not over the selected ones.
     r = torch.exp(inp.stats.logprobs.detach() - inp.old_logprobs)
-    torch.testing.assert_close(grad[sel], (-sign * r / sel.sum())[sel], **TOL)
+    torch.testing.assert_close(grad[sel], (-sign * r / inp.mask.sum())[sel], **TOL)
 
 
 def test_w_reinforce_weights():

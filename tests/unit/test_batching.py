@@ -82,3 +82,20 @@ def test_warmup_schedule() -> None:
     w = WarmUp(4)
     assert [w(s) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
     assert WarmUp(0)(0) == 1.0
+
+
+def test_lr_schedule_decays_after_warmup() -> None:
+    from rlvr.learner.ds_config import LrSchedule
+
+    lin = LrSchedule(2, "linear", total=6, min_ratio=0.0)
+    assert [round(lin(s), 3) for s in range(7)] == [0.5, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0]
+    cos = LrSchedule(0, "cosine", total=4, min_ratio=0.1)
+    assert cos(0) == 1.0 and abs(cos(2) - 0.55) < 1e-9 and abs(cos(4) - 0.1) < 1e-9
+    assert LrSchedule(0, "constant", total=10)(9) == 1.0
+
+
+def test_untrainable_trajectory_is_masked_out_of_the_loss() -> None:
+    t = traj([1, 2], [3, 4], [-1.0, -1.0])
+    t.trainable = False
+    b = collate([t, traj([1], [2], [-1.0])])
+    assert int(b.loss_mask[0].sum()) == 0 and int(b.loss_mask[1].sum()) == 1

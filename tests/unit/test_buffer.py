@@ -79,3 +79,66 @@ def test_double_training_is_detected() -> None:
     core.try_take(1, 0, 1, 2, 0, 0)
     c = core.counters()
     assert c["double_trained"] == 2 and set(c["double_trained_ids"]) == {t.traj_id for t in items}
+
+
+def test_replayed_step_with_two_ranks_loses_no_slice() -> None:
+    """Rank 0 took step 0, then the worker group restarted before rank 1 took its slice: rank 1's slice was
+    never trained, so it must go back to the queue, and accounting must balance."""
+    core = BufferCore()
+    first = trajs(4)
+    core.put(first)
+    a = core.try_take(0, 0, 2, 4, 0, 0)
+    assert a == first[0:4:2]
+    core.put(trajs(4))
+    again = core.try_take(0, 0, 2, 4, 0, 0)  # the restarted rank 0 asks for step 0 again
+    b = core.try_take(0, 1, 2, 4, 0, 0)
+    assert again is not None and b is not None
+    assert core.replayed_steps == 1
+    c = core.counters()
+    # 8 put: 2 (first take) + 4 (replayed batch) trained, the 2 never-taken ones went back to the queue.
+    assert c["trained"] == 6 and c["queued"] == 2
+    assert c["put"] == c["trained"] + c["queued"] + c["dropped_stale"]
+    assert {t.traj_id for t in first[1:4:2]} <= {t.traj_id for t in core.queue} | {
+        t.traj_id for t in again + b
+    }
+
+
+def test_new_epoch_drops_the_lost_branch_and_keeps_the_common_past() -> None:
+    """A learner restarted from the checkpoint at version 2 republishes under epoch 1: samples of epoch 0
+    with version <= 2 are the same policy's (kept), versions 3..4 came from weights that no longer exist."""
+    core = BufferCore()
+    common, lost = trajs(2, version=2), trajs(4, version=4)
+    fresh = trajs(2, version=2)
+    for t in fresh:
+        t.sample.weight_epoch = 1
+    core.put(common + lost + fresh)
+    got = core.try_take(2, 0, 1, 4, current_version=2, max_staleness=1, epoch=1)
+    assert got == common + fresh
+    c = core.counters()
+    assert c["dropped_lost_branch"] == 4 and c["dropped_stale"] == 4 and c["epoch"] == 1
+
+
+def test_untaken_slices_count_as_queued_at_stop() -> None:
+    core = BufferCore()
+    core.put(trajs(4))
+    core.try_take(0, 0, 2, 4, 0, 0)
+    c = core.counters()
+    assert c["trained"] == 2 and c["queued"] == 2  # rank 1's slice: assembled, never trained
+
+
+def test_restart_is_recorded_with_the_first_batch_of_the_new_epoch() -> None:
+    core = BufferCore()
+    assert core.try_take(2, 0, 1, 2, current_version=2, max_staleness=1, epoch=1) is None  # no data yet
+    fresh = trajs(2, version=2)
+    for t in fresh:
+        t.sample.weight_epoch = 1
+    core.put(fresh)
+    assert core.try_take(2, 0, 1, 2, current_version=2, max_staleness=1, epoch=1) == fresh
+    (restart,) = core.counters()["restarts"]
+    assert restart == {
+        "epoch": 1,
+        "fork_version": 2,
+        "step": 2,
+        "sample_epochs": [1],
+        "old_epoch_max_version": -1,
+    }

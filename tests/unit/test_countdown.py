@@ -50,3 +50,48 @@ def test_generator_has_several_solutions() -> None:
     p = prompts[0]
     expr = sorted(_expressions(p.metadata["numbers"])[Fraction(int(p.ground_truth))])[0]
     assert v.verify(f"<answer>{expr}</answer>", p.ground_truth, **p.metadata).correct
+
+
+def test_prompt_ids_are_stable_across_generations() -> None:
+    # Sampling seeds derive from prompt ids, so a regenerated pool must keep them.
+    from rlvr.data import countdown_short, knights_knaves
+
+    for gen in (countdown.generate, countdown_short.generate, knights_knaves.generate):
+        a, b = gen(3, seed=4), gen(3, seed=4)
+        assert [p.prompt_id for p in a] == [p.prompt_id for p in b]
+        assert len({p.prompt_id for p in a}) == 3
+
+
+def test_countdown_short_has_several_paths_and_its_warm_start_targets_verify() -> None:
+    from rlvr.data import countdown_short
+    from rlvr.models.tiny import sft_target
+
+    v = get("countdown")
+    prompts = countdown_short.generate(200, seed=3)
+    for p in prompts:
+        assert len(p.text) <= 12 and p.metadata["num_paths"] >= 2
+        paths = {countdown_short.path(e) for e in p.metadata["solutions"]}
+        assert len(paths) == p.metadata["num_paths"]
+        target = sft_target("countdown_short", p)
+        assert target is not None and v.verify(target, p.ground_truth, **p.metadata).correct
+    # The warm start imitates different paths across instances, not always the first one.
+    first = [
+        countdown_short.path((sft_target("countdown_short", p) or "")[len("<answer>") : -len("</answer>")])
+        == min(countdown_short.path(e) for e in p.metadata["solutions"])
+        for p in prompts
+    ]
+    assert 0.2 < sum(first) / len(first) < 0.8
+    assert countdown_short.path("((3*7)+5)") == countdown_short.path("(5+(7*3))") == "3,5,7|*+"
+
+
+def test_arith_steps_targets_reduce_to_the_answer() -> None:
+    from rlvr.data import arith_steps
+
+    assert arith_steps.sft_target(arith_steps.generate(1, 0)[0]).endswith("}")
+    for p in arith_steps.generate(300, seed=2):
+        target = arith_steps.sft_target(p)
+        *steps, final = target.split("=")
+        assert final == f"\\boxed{{{p.ground_truth}}}"
+        assert all(int(evaluate(s)[0]) == int(p.ground_truth) for s in steps)
+        assert len(steps) == sum(p.text.count(op) for op in "+-*") - 1  # one line per reduction
+        assert get("math").verify(target, p.ground_truth).correct

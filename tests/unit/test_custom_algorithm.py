@@ -77,3 +77,49 @@ def test_unknown_name_lists_builtins():
     with pytest.raises(RlvrUserError) as e:
         algos.get("nope")
     assert all(n in str(e.value) for n in ["grpo", "psr", "nsr", "w_reinforce", "simko"])
+
+
+def _doc_block(marker: str) -> str:
+    text = DOC.read_text()
+    return re.search(rf"<!-- {marker}:start -->\s*```python\n(.*?)```", text, re.S).group(1)
+
+
+@pytest.fixture(scope="module")
+def doc_estimator_and_loss():
+    from rlvr.algorithms import ADVANTAGES, POLICY_LOSSES
+
+    for marker in ("custom-advantage", "custom-loss"):
+        code = _doc_block(marker)
+        assert len(code.strip().splitlines()) <= 25
+        exec(compile(code, str(DOC), "exec"), {"__name__": f"doc_{marker}"})
+    yield ADVANTAGES.get("sign"), POLICY_LOSSES.get("neg_scaled_ppo")
+    ADVANTAGES._items.pop("sign", None)
+    POLICY_LOSSES._items.pop("neg_scaled_ppo", None)
+
+
+def test_doc_estimator_composes_from_the_command_line(doc_estimator_and_loss):
+    from rlvr import load_config
+
+    cfg = load_config(["advantage=sign", "algorithms=simko", "algorithm.params.scale=2"])
+    assert cfg.algorithm.advantage == "sign" and "norm_std" not in cfg.algorithm.params
+    algo = algos.from_config(cfg.algorithm)
+    p = algo.Params.model_validate(cfg.algorithm.params)
+    rewards = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 1.0])
+    adv = algo.advantages(rewards, rewards > 0, torch.tensor([0, 0, 0, 1, 1, 1]), p)
+    assert adv.tolist() == [2.0, -2.0, -2.0, 0.0, 0.0, 0.0]
+    assert algo.loss_name == "simko" and algo.top_k(p) == 3
+
+
+def test_doc_loss_scales_negative_advantages(doc_estimator_and_loss):
+    from rlvr import load_config
+
+    cfg = load_config(["algorithm.loss=neg_scaled_ppo", "algorithm.params.neg_scale=0.25"])
+    algo = algos.from_config(cfg.algorithm)
+    p = algo.Params.model_validate(cfg.algorithm.params)
+    adv = torch.tensor([1.0, -1.0, 1.0, -1.0, 0.0, -2.0], dtype=torch.float64)
+    inp = make_input(adv)
+    algo.loss(inp, p).loss.backward()
+    got = inp.stats.logprobs.grad.sum(-1)
+    # On-policy (ratio 1), token mean: d loss / d logp_t = -A' / N_tok with A' = A, or A / 4 where A < 0.
+    want = -torch.where(adv < 0, adv * 0.25, adv) * 5 / 30
+    torch.testing.assert_close(got, want)

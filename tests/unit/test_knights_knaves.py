@@ -11,7 +11,6 @@ from rlvr.types import VerifyStatus
 from rlvr.verifiers import get
 
 pytestmark = pytest.mark.unit
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
 
 def _answer(gold: str) -> str:
@@ -44,8 +43,8 @@ def test_generated_gold_is_the_unique_solution() -> None:
         assert kk.solutions(statements, k) == [sol]
 
 
-def test_load_shared_parquet() -> None:
-    prompts = kk.load_parquet(SHARED / "datasets/logic/knights_knaves/3ppl/test.parquet")
+def test_load_shared_parquet(shared_dir: Path) -> None:
+    prompts = kk.load_parquet(shared_dir / "datasets/logic/knights_knaves/3ppl/test.parquet")
     assert len(prompts) == 100
     assert prompts[0].ground_truth == "Amelia=knight,Penelope=knight,Evelyn=knave"
     assert get("logic").verify(_answer(prompts[0].ground_truth), prompts[0].ground_truth).correct

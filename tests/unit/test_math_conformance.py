@@ -12,7 +12,7 @@ from rlvr.verifiers import get
 
 pytestmark = pytest.mark.unit
 
-SUITE = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "math_verify_suite.jsonl"
+SUITE = Path("conformance") / "math_verify_suite.jsonl"  # under ../shared
 
 
 def case_kwargs(case: dict[str, Any]) -> dict[str, Any]:
@@ -33,8 +33,8 @@ def case_kwargs(case: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def test_all_270_cases_agree() -> None:
-    cases = [json.loads(line) for line in SUITE.read_text().splitlines() if line.strip()]
+def test_all_270_cases_agree(shared_dir: Path) -> None:
+    cases = [json.loads(line) for line in (shared_dir / SUITE).read_text().splitlines() if line.strip()]
     assert len(cases) == 270
     verifier = get("math")
     disagreements = []

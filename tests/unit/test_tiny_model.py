@@ -74,12 +74,14 @@ def test_bad_tiny_configs_are_user_errors(cache):
         build_tiny_model(TinyModelConfig(hidden_size=128, num_heads=8, sft_steps=1))
 
 
-def test_resolve_model_path(cache, tmp_path):
+def test_resolve_model_path(cache, tmp_path, monkeypatch):
+    from rlvr.models import loading
     from rlvr.models.loading import load_model_and_tokenizer, resolve_model_path
 
     tiny = resolve_model_path(ModelConfig(path="tiny", tiny=SMALL))
     assert Path(tiny).is_dir()
     assert resolve_model_path(ModelConfig(path=tiny)) == str(Path(tiny).resolve())
+    monkeypatch.setattr(loading, "hub_reachable", lambda: True)  # offline: tests/unit/test_model_loading.py
     assert resolve_model_path(ModelConfig(path="Qwen/Qwen2.5-0.5B")) == "Qwen/Qwen2.5-0.5B"
     with pytest.raises(RlvrUserError, match="model.path"):
         resolve_model_path(ModelConfig(path=str(tmp_path / "missing")))

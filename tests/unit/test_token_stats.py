@@ -11,8 +11,8 @@ pytestmark = pytest.mark.unit
 TOL = dict(atol=1e-5, rtol=1e-5)
 
 
-def naive_stats(hidden, weight, targets, k, bias=None):
-    z = hidden @ weight.t() + (0 if bias is None else bias)
+def naive_stats(hidden, weight, targets, k, bias=None, temperature=1.0):
+    z = (hidden @ weight.t() + (0 if bias is None else bias)) / temperature
     logp_all = torch.log_softmax(z, -1)
     topk_ids = z.topk(k, -1).indices
     logp = logp_all.gather(1, targets[:, None]).squeeze(1)
@@ -36,13 +36,16 @@ def _grads(outs, params, coefs):
     return torch.autograd.grad(loss, params)
 
 
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
 @pytest.mark.parametrize("chunk", [1, 5, 8, 37, 1024])
 @pytest.mark.parametrize("bias", [False, True])
-def test_fused_matches_naive_values_and_grads(chunk, bias):
+def test_fused_matches_naive_values_and_grads(chunk, bias, temperature):
     hidden, weight, b, targets = _inputs(bias=bias)
     k = 4
-    fused = fused_token_stats(hidden, weight, targets, k, chunk_size=chunk, lm_head_bias=b)
-    naive = naive_stats(hidden, weight, targets, k, b)
+    fused = fused_token_stats(
+        hidden, weight, targets, k, chunk_size=chunk, lm_head_bias=b, temperature=temperature
+    )
+    naive = naive_stats(hidden, weight, targets, k, b, temperature)
     for name, f, r in zip(["logp", "topk_lp", "topk_ids", "entropy", "rank1"], fused, naive, strict=True):
         assert f.shape == r.shape, name
         if f.is_floating_point():
@@ -60,15 +63,45 @@ def test_fused_matches_naive_values_and_grads(chunk, bias):
         torch.testing.assert_close(gg, ww, **TOL)
 
 
-def test_fused_only_logp_grad_and_gradcheck():
-    hidden, weight, _, targets = _inputs(n=6, h=4, v=9)
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_fused_only_logp_grad_and_gradcheck(temperature):
+    hidden, weight, b, targets = _inputs(n=6, h=4, v=9, bias=True)
+    t = temperature
+    # logp, top-k log-probs and entropy (the outputs that carry a gradient), w.r.t. hidden, weight, bias.
     assert torch.autograd.gradcheck(
-        lambda h, w: fused_token_stats(h, w, targets, 2, chunk_size=4)[:2], (hidden, weight)
+        lambda h, w, bb: [
+            o
+            for i, o in enumerate(fused_token_stats(h, w, targets, 2, 4, lm_head_bias=bb, temperature=t))
+            if i in (0, 1, 3)
+        ],
+        (hidden, weight, b),
     )
-    lp = fused_token_stats(hidden, weight, targets, 2, chunk_size=4)[0]
+    lp = fused_token_stats(hidden, weight, targets, 2, chunk_size=4, temperature=t)[0]
     (gh,) = torch.autograd.grad(lp.sum(), [hidden])
-    (rh,) = torch.autograd.grad(naive_stats(hidden, weight, targets, 2)[0].sum(), [hidden])
+    (rh,) = torch.autograd.grad(naive_stats(hidden, weight, targets, 2, temperature=t)[0].sum(), [hidden])
     torch.testing.assert_close(gh, rh, **TOL)
+
+
+def test_temperature_changes_the_distribution_and_is_checked():
+    hidden, weight, _, targets = _inputs()
+    cold = fused_token_stats(hidden, weight, targets, 3, temperature=0.5)
+    warm = fused_token_stats(hidden, weight, targets, 3, temperature=2.0)
+    assert (cold[3] < warm[3]).all()  # a colder softmax has lower entropy on every row
+    assert torch.equal(cold[2], warm[2])  # the ranking does not depend on T
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="temperature"):
+            fused_token_stats(hidden, weight, targets, 3, temperature=bad)
+
+
+def test_partitioned_weight_is_named_in_the_error():
+    """A ZeRO-3 parameter read outside its module's forward is an empty (0,) placeholder tagged `ds_id`."""
+    hidden, _, _, targets = _inputs()
+    placeholder = torch.nn.Parameter(torch.empty(0, dtype=torch.float64))
+    placeholder.ds_id = 7
+    with pytest.raises(ValueError, match="ZeRO-3 partitioned"):
+        fused_token_stats(hidden, placeholder, targets, 3)
+    with pytest.raises(ValueError, match=r"must be \[V, 16\]"):
+        fused_token_stats(hidden, torch.zeros(5, 3, dtype=torch.float64), targets, 3)
 
 
 def test_fused_saves_no_full_logits():
@@ -105,7 +138,9 @@ def _tiny_qwen(seed: int):
     return Qwen2ForCausalLM(cfg).double().eval()
 
 
-def test_policy_token_stats_matches_full_logits():
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_policy_token_stats_matches_full_logits(temperature):
+    t = temperature
     model, ref = _tiny_qwen(0), _tiny_qwen(1)
     b, length, k = 3, 12, 3
     ids = torch.randint(0, 300, (b, length), generator=torch.Generator().manual_seed(2))
@@ -114,9 +149,9 @@ def test_policy_token_stats_matches_full_logits():
     loss_mask = torch.zeros(b, length)
     loss_mask[:, 4:] = 1
     loss_mask[2, -3:] = 0
-    st = policy_token_stats(model, ids, attn, loss_mask, k=k, chunk_size=7, ref_model=ref)
+    st = policy_token_stats(model, ids, attn, loss_mask, k=k, chunk_size=7, ref_model=ref, temperature=t)
 
-    logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1]
+    logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1] / t
     lp_all = torch.log_softmax(logits, -1)
     tgt = ids[:, 1:]
     sel = loss_mask[:, 1:].bool()
@@ -124,7 +159,7 @@ def test_policy_token_stats_matches_full_logits():
     want_topk = lp_all.topk(k, -1).values * sel[..., None]
     want_ent = -(lp_all.exp() * lp_all).sum(-1) * sel
     with torch.no_grad():
-        ref_all = torch.log_softmax(ref(input_ids=ids, attention_mask=attn).logits[:, :-1], -1)
+        ref_all = torch.log_softmax(ref(input_ids=ids, attention_mask=attn).logits[:, :-1] / t, -1)
     want_ref = ref_all.gather(-1, tgt[..., None]).squeeze(-1) * sel
 
     assert st.logprobs.shape == (b, length - 1) and st.topk_ids.shape == (b, length - 1, k)
@@ -142,3 +177,29 @@ def test_policy_token_stats_matches_full_logits():
     want = torch.autograd.grad((want_lp * coef).sum() + want_topk.sum(), params)
     for gg, ww in zip(got, want, strict=True):
         torch.testing.assert_close(gg, ww, **TOL)
+
+
+def test_head_call_runs_through_the_head_module_hooks():
+    """ZeRO-3 gathers the head in its module hooks: the fused call must be a call of the head module (once
+    per forward), see the tied weight, and leave the module's own forward in place afterwards."""
+    model = _tiny_qwen(0)
+    model.config.tie_word_embeddings = True
+    model.tie_weights()
+    head = model.get_output_embeddings()
+    assert head.weight is model.get_input_embeddings().weight
+    calls: list[str] = []
+    pre = head.register_forward_pre_hook(lambda m, args: calls.append("pre"))
+    post = head.register_forward_hook(lambda m, args, out: calls.append(f"post:{len(out)}"))
+    ids = torch.randint(0, 300, (2, 8), generator=torch.Generator().manual_seed(4))
+    st = policy_token_stats(model, ids, torch.ones_like(ids), torch.ones(2, 8), k=2)
+    pre.remove()
+    post.remove()
+    assert calls == ["pre", "post:5"]
+    assert "forward" not in head.__dict__
+    x = torch.randn(3, 64, dtype=torch.float64)
+    torch.testing.assert_close(head(x), x @ head.weight.t())  # the plain Linear again
+    # The tied Parameter gets both gradients (embedding lookup and head).
+    (g,) = torch.autograd.grad(st.logprobs.sum(), [head.weight])
+    want = model(input_ids=ids).logits[:, :-1].log_softmax(-1).gather(-1, ids[:, 1:, None]).sum()
+    (gw,) = torch.autograd.grad(want, [head.weight])
+    torch.testing.assert_close(g, gw, **TOL)

@@ -1,0 +1,121 @@
+"""Measure one subprocess the way a user would feel it: wall time and its whole process tree's memory.
+
+In: a command, its environment, a log file. Out (`measured`): exit status, wall seconds, the peak summed
+RSS (every 0.2 s) and PSS (every 1 s: shared pages split, so Ray's object store counts once) of every
+descendant of this process, the peak process count, and the largest processes at the PSS peak. Call
+`become_subreaper()` once first: orphans (double-forked daemons such as Ray's) then re-parent to this
+process instead of init and stay in the measured tree. One measured run at a time: every descendant is
+counted as that run's.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+
+def become_subreaper() -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+class TreeSampler(threading.Thread):
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stop = threading.Event()
+        self.peak_rss = self.peak_pss = 0
+        self.peak_procs = 0
+        self.largest: list[tuple[float, str]] = []  # (PSS GiB, command line) at the PSS peak
+        self.seen: dict[int, float] = {}  # pid -> create_time, to clean up leftovers afterwards
+
+    def run(self) -> None:
+        me, tick = psutil.Process(), 0
+        while not self.stop.is_set():
+            rss = pss = 0
+            who = []
+            procs = me.children(recursive=True)
+            for p in procs:
+                try:
+                    rss += p.memory_info().rss
+                    if tick % 5 == 0:
+                        one = p.memory_full_info().pss
+                        pss += one
+                        who.append((round(one / 2**30, 3), " ".join(p.cmdline())[:70] or p.name()))
+                    self.seen.setdefault(p.pid, p.create_time())
+                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                    continue
+            self.peak_rss = max(self.peak_rss, rss)
+            if pss > self.peak_pss:
+                self.peak_pss, self.largest = pss, sorted(who, reverse=True)[:8]
+            self.peak_procs = max(self.peak_procs, len(procs))
+            tick += 1
+            self.stop.wait(0.2)
+
+    def leftovers(self) -> list[psutil.Process]:
+        alive = []
+        for pid, created in self.seen.items():
+            try:
+                p = psutil.Process(pid)
+                if p.create_time() == created and p.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(p)
+            except psutil.NoSuchProcess:
+                continue
+        return alive
+
+
+def measured(
+    cmd: list[str], env: dict[str, str], log: Path, timeout_s: float, cwd: Path | None = None
+) -> dict[str, Any]:
+    """Run `cmd` (output to `log`); return wall time, exit status, peak tree memory, process count, load."""
+    load_before = os.getloadavg()
+    sampler = TreeSampler()
+    t0 = time.time()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+        sampler.start()
+        try:
+            rc = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait()
+    wall = time.time() - t0
+    time.sleep(1.0)  # let the tree's own shutdown finish before counting what is left
+    sampler.stop.set()
+    sampler.join()
+    left = sampler.leftovers()
+    for p in left:  # only processes this run started (pid and start time match)
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    return {
+        "rc": rc,
+        "process_wall_s": wall,
+        "peak_rss_gib": sampler.peak_rss / 2**30,
+        "peak_pss_gib": sampler.peak_pss / 2**30,
+        "peak_processes": sampler.peak_procs,
+        "largest_at_pss_peak": sampler.largest,
+        "leftover_processes_killed": len(left),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+        "log": str(log),
+    }
+
+
+def last_json_line(log: Path, key: str) -> dict[str, Any] | None:
+    """The last line of `log` that is a JSON object holding `key` (a CLI's summary)."""
+    import json
+
+    for line in reversed(log.read_text(errors="replace").splitlines()):
+        if line.startswith("{") and f'"{key}"' in line:
+            return json.loads(line)
+    return None

@@ -1,0 +1,110 @@
+"""Where the main job's start-up goes, and what the Ray dashboard costs.
+
+Runs `rlvr run trainer.max_steps=2` (the main job, its embedded defaults) in three settings (`SETTINGS`:
+the previous defaults, today's, and without the dashboard), interleaved for `--rounds` rounds, each a
+fresh process measured by `proc_tree.py`: the start-up timeline from summary.json (seconds since the process began: imports+config, model+prompts, Ray,
+Serve+vLLM+verifiers, Ray Train+DeepSpeed, first generation, first learner step), wall time, peak PSS of
+the whole process tree and the process count. Prints the per-phase medians and each setting's ratios to
+the previous defaults; writes benchmarks/results/startup.json.
+
+  python benchmarks/startup.py --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from proc_tree import become_subreaper, last_json_line, measured
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "results" / "startup.json"
+# (overrides, environment): the previous defaults (dashboard, Ray Train's preemption watcher), today's
+# (watcher off on a local cluster), and the lean end (dashboard off too).
+SETTINGS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "dashboard+watcher": (["cluster.dashboard=true"], {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "1"}),
+    "dashboard": (["cluster.dashboard=true"], {}),
+    "lean": (["cluster.dashboard=false"], {}),
+}
+BASE = ["trainer.max_steps=2", "logging.progress=false", "logging.tensorboard=false"]
+
+
+def one(setting: str, tmp: Path, tag: str) -> dict[str, Any]:
+    log = tmp / f"{tag}.log"
+    overrides, extra_env = SETTINGS[setting]
+    cmd = [sys.executable, "-m", "rlvr.cli", "run", *BASE, *overrides, f"trainer.output_dir={tmp / tag}"]
+    env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0", **extra_env}
+    res = measured(cmd, env, log, timeout_s=1200, cwd=HERE.parent)
+    summary = last_json_line(log, "run_dir")
+    res["setting"] = setting
+    res["startup"] = summary.get("startup") if summary else None
+    res["ok"] = res["rc"] == 0 and bool(res["startup"])
+    return res
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for setting in SETTINGS:
+        ok = [r for r in runs if r["setting"] == setting and r["ok"]]
+        if not ok:
+            continue
+        row = {
+            k: statistics.median(r[k] for r in ok) for k in ("process_wall_s", "peak_pss_gib", "peak_rss_gib")
+        }
+        row["peak_processes"] = statistics.median(r["peak_processes"] for r in ok)
+        for phase in ok[0]["startup"]:
+            row[f"startup/{phase}"] = statistics.median(
+                r["startup"][phase] for r in ok if phase in r["startup"]
+            )
+        row["runs_ok"] = len(ok)
+        out[setting] = row
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    become_subreaper()
+    tmp = Path(tempfile.mkdtemp(prefix="rlvr-startup-"))
+    runs: list[dict[str, Any]] = []
+    order = list(SETTINGS)
+    for rnd in range(args.rounds):
+        for setting in order if rnd % 2 == 0 else reversed(order):
+            r = one(setting, tmp, f"{setting}-r{rnd}")
+            r["round"] = rnd
+            runs.append(r)
+            print(f"[startup] {setting} r{rnd}: rc={r['rc']} {r['startup']} pss={r['peak_pss_gib']:.2f} GiB "
+                  f"procs={r['peak_processes']}", file=sys.stderr, flush=True)  # fmt: skip
+    med = medians(runs)
+    result: dict[str, Any] = {"command": "rlvr run " + " ".join(BASE), "cpus": os.cpu_count(),
+                              "when": time.strftime("%Y-%m-%d %H:%M"), "medians": med, "runs": runs}  # fmt: skip
+    base = med.get("dashboard+watcher")
+    keys = (
+        "startup/first_generation",
+        "startup/first_step",
+        "process_wall_s",
+        "peak_pss_gib",
+        "peak_processes",
+    )
+    if base:
+        result["over_previous_defaults"] = {
+            name: {k: row[k] / base[k] for k in keys if row.get(k) and base.get(k)}
+            for name, row in med.items() if name != "dashboard+watcher"
+        }  # fmt: skip
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2, default=str))
+    print(
+        json.dumps({"medians": med, "over_previous_defaults": result.get("over_previous_defaults")}, indent=2)
+    )
+
+
+if __name__ == "__main__":
+    main()

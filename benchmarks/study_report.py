@@ -1,0 +1,236 @@
+"""REPORT.md and the plots of benchmarks/passk_study.py, from its results state (pure: reads, never runs)."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from study_stats import effect, fmt, pearson_ci, verdict
+
+PLOTS = ("passk_curves.png", "passk_vs_lambda1.png", "lambda1_training.png")
+
+
+def _arm(runs: list[dict[str, Any]]) -> list[tuple[int, list[int]]]:
+    return [(r["eval"]["n"], r["eval"]["per_problem_correct"]) for r in sorted(runs, key=lambda r: r["seed"])]
+
+
+def _final(r: dict[str, Any], key: str, last: int = 5) -> float:
+    vals = [v for _, v in sorted((int(s), v) for s, v in r["curves"].get(key, {}).items())][-last:]
+    return statistics.fmean(vals) if vals else float("nan")
+
+
+def _by_algo(t: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in t["runs"]:
+        out.setdefault(r["algo"], []).append(r)
+    return out
+
+
+def task_section(name: str, t: dict[str, Any]) -> list[str]:
+    base, algos = t["base"], _by_algo(t)
+    ks = list(base["pass_at_k"])
+    kmax = int(ks[-1])
+    show = [k for k in ("1", "8", "64", str(kmax)) if k in ks]
+    show = list(dict.fromkeys(show))
+    lines = [f"## {name} ({t['problems']} problems, n={kmax} samples each)", ""]
+    lines += [
+        "| model | "
+        + " | ".join(f"pass@{k}" for k in show)
+        + f" | Δpass@1 vs base | Δpass@{kmax} vs base | final Λ^(1) | final entropy |",
+        "|---" * (len(show) + 5) + "|",
+    ]
+    lines.append("| base | " + " | ".join(f"{base['pass_at_k'][k]:.3f}" for k in show) + " | | | | |")
+    b = _arm([{"seed": 0, "eval": base}])
+    for algo, runs in algos.items():
+        cells = []
+        for k in show:
+            vals = [r["eval"]["pass_at_k"][k] for r in runs]
+            sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            cells.append(f"{statistics.fmean(vals):.3f}±{sd:.3f}")
+        d1, dk = effect(_arm(runs), b, 1), effect(_arm(runs), b, kmax)
+        lam = statistics.fmean(_final(r, "lambda/rank1") for r in runs)
+        ent = statistics.fmean(_final(r, "entropy") for r in runs)
+        lines.append(
+            f"| {algo} | " + " | ".join(cells) + f" | {fmt(d1)} | {fmt(dk)} | {lam:.3f} | {ent:.3f} |"
+        )
+    lines += [
+        "",
+        "± is the standard deviation across seeds; intervals are 95% (seeds: t; problems: bootstrap).",
+        "",
+    ]
+    lines += [f"### The paper's claims on {name}", ""]
+    g, s = algos.get("grpo"), algos.get("simko")
+    if g:
+        up, down = effect(_arm(g), b, 1), effect(_arm(g), b, kmax)
+        v1, v2 = verdict(up, +1), verdict(down, -1)
+        both = (
+            "reproduced"
+            if v1 == v2 == "reproduced"
+            else "refuted"
+            if "refuted" in (v1, v2)
+            else "inconclusive"
+        )
+        lines.append(
+            f"1. **GRPO raises pass@1 but lowers pass@{kmax}: {both}.** Δpass@1 {fmt(up)}: {v1}; "
+            f"Δpass@{kmax} {fmt(down)}: {v2} (figure: passk_curves.png)."
+        )
+    xs = [_final(r, "lambda/rank1") for r in t["runs"]]
+    ys = [r["eval"]["pass_at_k"][str(kmax)] for r in t["runs"]]
+    r, lo, hi = pearson_ci(xs, ys)
+    v = (
+        "inconclusive (too few runs)"
+        if r != r
+        else "reproduced"
+        if hi < 0
+        else "refuted"
+        if lo > 0
+        else "inconclusive"
+    )
+    lines.append(
+        f"2. **Stronger concentration goes with worse pass@{kmax}: {v}.** Pearson r(final Λ^(1), pass@{kmax}) = "
+        f"{r:.2f}, 95% [{lo:.2f}, {hi:.2f}] over {len(xs)} runs (figure: passk_vs_lambda1.png)."
+    )
+    if g and s:
+        both_seeds = {r["seed"] for r in g} & {r["seed"] for r in s}  # a partial study may lack some
+        g, s = [r for r in g if r["seed"] in both_seeds], [r for r in s if r["seed"] in both_seeds]
+    if g and s:
+        wide, one = effect(_arm(s), _arm(g), kmax), effect(_arm(s), _arm(g), 1)
+        vw, v1 = verdict(wide, +1), verdict(one, +1)
+        claim = (
+            "refuted"
+            if vw == "refuted" or v1 == "refuted"
+            else "reproduced"
+            if vw == "reproduced"
+            else "inconclusive"
+        )
+        lines.append(
+            f"3. **SimKO raises pass@{kmax} over GRPO without losing pass@1: {claim}.** pass@{kmax} SimKO − GRPO "
+            f"{fmt(wide)}: {vw}; pass@1 SimKO − GRPO {fmt(one)} ({'lower' if v1 == 'refuted' else 'not lower'})."
+        )
+    if t.get("ablation") and s:
+        ref = [r for r in s if r["seed"] == 0]
+        lines += ["", f"### SimKO ablation on {name} (seed 0; one knob at a time)", ""]
+        lines += [
+            f"| setting | pass@1 | pass@{kmax} | Δpass@{kmax} vs SimKO (problems 95%) | final Λ^(1) |",
+            "|---|---|---|---|---|",
+        ]
+        for a in [*ref, *t["ablation"]]:
+            label = a.get("label", "SimKO preset (alpha 0.01, lam 1.1, K 3, tau 0.8)")
+            e = effect(_arm([a]), _arm(ref), kmax)
+            pk = a["eval"]["pass_at_k"]
+            lines.append(
+                f"| {label} | {pk['1']:.3f} | {pk[str(kmax)]:.3f} | {e['diff']:+.3f} [{e['problems_lo']:+.3f}, "
+                f"{e['problems_hi']:+.3f}] | {_final(a, 'lambda/rank1'):.3f} |"
+            )
+    return [*lines, ""]
+
+
+def plots(state: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(state["tasks"].items())
+    if not tasks:
+        return
+    for fname, draw in zip(PLOTS, (_curves, _scatter, _training), strict=True):
+        fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
+        for ax, (name, t) in zip(axes[0], tasks, strict=True):
+            draw(ax, t)
+            ax.set_title(name)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / fname, dpi=110)
+        plt.close(fig)
+
+
+def _curves(ax: Any, t: dict[str, Any]) -> None:
+    ks = [int(k) for k in t["base"]["pass_at_k"]]
+    ax.plot(ks, list(t["base"]["pass_at_k"].values()), "k--", marker="o", label="base")
+    for algo, runs in _by_algo(t).items():
+        means = [statistics.fmean(r["eval"]["pass_at_k"][str(k)] for r in runs) for k in ks]
+        sds = [
+            statistics.stdev([r["eval"]["pass_at_k"][str(k)] for r in runs]) if len(runs) > 1 else 0
+            for k in ks
+        ]
+        ax.errorbar(ks, means, yerr=sds, marker="o", capsize=2, label=algo)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("K")
+    ax.set_ylabel("held-out pass@K")
+
+
+def _scatter(ax: Any, t: dict[str, Any]) -> None:
+    kmax = list(t["base"]["pass_at_k"])[-1]
+    for algo, runs in _by_algo(t).items():
+        ax.scatter(
+            [_final(r, "lambda/rank1") for r in runs],
+            [r["eval"]["pass_at_k"][kmax] for r in runs],
+            label=algo,
+        )
+    ax.set_xlabel("final Λ^(1) (mean of the last 5 steps)")
+    ax.set_ylabel(f"held-out pass@{kmax}")
+
+
+def _training(ax: Any, t: dict[str, Any]) -> None:
+    for algo, runs in _by_algo(t).items():
+        steps = sorted({int(s) for r in runs for s in r["curves"].get("lambda/rank1", {})})
+        ys = [
+            statistics.fmean(
+                r["curves"]["lambda/rank1"][str(s)] for r in runs if str(s) in r["curves"]["lambda/rank1"]
+            )
+            for s in steps
+        ]
+        ax.plot(steps, ys, label=algo)
+    ax.set_xlabel("step")
+    ax.set_ylabel("Λ^(1), mean rank-1 probability (seed mean)")
+
+
+def _done(state: dict[str, Any]) -> int:
+    """Training runs finished (each is evaluated on every set of its task, so count one set per task)."""
+    per_task: dict[str, int] = {}
+    for key, t in state["tasks"].items():
+        per_task[key.split("/")[0]] = len(t["runs"]) + len(t.get("ablation", []))
+    return sum(per_task.values())
+
+
+def report(state: dict[str, Any]) -> str:
+    b = state["budget"]
+    lines = ["# pass@K study: GRPO, PSR, NSR, W-REINFORCE, SimKO vs the base model (tiny4, CPU)", ""]
+    lines += [
+        f"Commit `{state['commit']}`; {b['steps']} steps x 16 prompts x 8 samples, sync, lr {state['lr']}, seeds "
+        f"{b['seeds']}; held-out eval n={b['eval_n']} at T=1; wall {state.get('wall_s', 0) / 60:.1f} min. "
+        "Exact overrides per run in results.json.",
+        "",
+        f"Training runs completed: {_done(state)} of {state.get('planned_runs', '?')} planned"
+        f"{'' if _done(state) == state.get('planned_runs') else ' (interrupted or still running: partial)'}.",
+        "",
+        "Each task is evaluated on two problem sets: `held_out` (never in the RL training pool) and `seen` "
+        "(problems of the RL pool, each visited a few times in training). benchmarks/study_model.py's gate "
+        "(results/study_model.json) measures on which of them GRPO moves pass@1 at all.",
+        "",
+    ]
+    for name, t in state["tasks"].items():
+        if t["runs"]:
+            lines += task_section(name, t)
+    lines += [
+        "## What limits these conclusions",
+        "",
+        f"- The model is a 4-layer, 3.5M-parameter byte-level model; {len(b['seeds'])} seed(s) and "
+        f"{b['problems']} held-out problems per task. Intervals above say how far that carries.",
+        "- Training is short (a budget that fits 2 hours on 2 CPU cores), so effects that need hundreds of "
+        "steps (the paper's) may not have appeared yet.",
+        "- Problem spaces are small (arith ~9k problems, countdown_short ~800 puzzles); held-out problems are "
+        "disjoint from the RL training pool but not from the warm start's SFT data. A model this small answers "
+        "by recall more than by a procedure, so RL on one problem carries over little to others: claims on "
+        "`seen` are about reshaping the distribution on trained problems, not about generalisation.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write(state: dict[str, Any], out: Path) -> None:
+    plots(state, out)
+    (out / "REPORT.md").write_text(report(state))

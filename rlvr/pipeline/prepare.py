@@ -1,0 +1,94 @@
+"""Everything a run or an eval checks before it starts a single process.
+
+In: a validated `RlvrConfig`. Out: a `Prepared` (local model path, tokenizer, prompts) and a config with
+its derived values filled in: the generator's dtype follows model.dtype, max_model_len is clamped to the
+model's context, chat-templated prompts are tokenized without extra special tokens. Every problem here is
+a one-line `RlvrUserError` naming the key, raised before any run directory or Ray process exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from rlvr.config.schema import KV_MIN_GIB, RlvrConfig
+from rlvr.data.loader import load_prompts
+from rlvr.errors import RlvrUserError
+from rlvr.models.loading import kv_bytes_per_token, model_max_len, resolve_model_path
+from rlvr.models.tokenizer import check_roundtrip, load_tokenizer
+from rlvr.types import Prompt
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    model_path: str
+    tokenizer: Any
+    prompts: list[Prompt]
+
+
+def kv_cache_gib(cfg: RlvrConfig, model_path: str) -> float:
+    """Twice the KV cache one step's sequences need on one replica at `max_model_len` (room for a top-up
+    or an evaluation joining the batch), at least KV_MIN_GIB; KV_MIN_GIB when the config is unreadable.
+    vLLM-CPU allocates and touches the whole cache at start, so a guess is resident memory wasted."""
+    import math
+
+    gen = cfg.generator
+    per_token = kv_bytes_per_token(model_path, str(gen.dtype))
+    if per_token is None:
+        return KV_MIN_GIB
+    seqs = math.ceil(cfg.trainer.prompts_per_step / gen.num_replicas) * gen.n_samples
+    need = 2 * seqs * gen.max_model_len * per_token / 2**30
+    return round(max(KV_MIN_GIB, need), 3)
+
+
+def derive(cfg: RlvrConfig, model_path: str) -> None:
+    """Fill in the config values that follow from others (in place)."""
+    gen = cfg.generator
+    if gen.dtype in ("auto", None, ""):
+        gen.dtype = cfg.model.dtype
+    limit = model_max_len(model_path)
+    if limit is not None and gen.max_model_len > limit:
+        warnings.warn(
+            f"generator.max_model_len={gen.max_model_len} exceeds the model's max_position_embeddings "
+            f"({limit}); using {limit}",
+            stacklevel=2,
+        )
+        gen.max_model_len = limit
+    if gen.kv_cache_space_gib is None:
+        gen.kv_cache_space_gib = kv_cache_gib(cfg, model_path)
+    if gen.max_tokens >= gen.max_model_len:
+        raise RlvrUserError(
+            f"generator.max_tokens={gen.max_tokens} leaves no room for a prompt within "
+            f"generator.max_model_len={gen.max_model_len}"
+        )
+    if cfg.trainer.mode == "sync":
+        # Generation and training take turns: each may use every core the two reserved.
+        shared = max(
+            1, int(gen.num_cpus * gen.num_replicas + cfg.learner.cpus_per_worker * cfg.learner.num_workers)
+        )
+        gen.num_threads = gen.num_threads or max(1, shared // gen.num_replicas)
+        cfg.learner.num_threads = cfg.learner.num_threads or max(1, shared // cfg.learner.num_workers)
+    if cfg.model.trust_remote_code:  # both backends read it from the engine arguments
+        gen.engine_kwargs.setdefault("trust_remote_code", True)
+    if cfg.model.tokenizer:  # vLLM's `tokenizer` argument; the HF backend reads it too
+        gen.engine_kwargs.setdefault("tokenizer", cfg.model.tokenizer)
+    # The chat template already wrote the special tokens into the prompt text.
+    gen.add_special_tokens = not cfg.data.chat_template
+    if cfg.learner.bf16 and cfg.model.dtype != "bfloat16" and gen.dtype == "float32":
+        log.info("learner.bf16 with a float32 generator: weights are sent in bfloat16 and upcast")
+
+
+def prepare(cfg: RlvrConfig, *, evaluation: bool = False) -> Prepared:
+    model_path = resolve_model_path(cfg.model)
+    derive(cfg, model_path)
+    tok = load_tokenizer(cfg.model, model_path)
+    budget = cfg.generator.max_model_len - cfg.generator.max_tokens
+    prompts = load_prompts(cfg.data, evaluation=evaluation, tokenizer=tok, max_prompt_tokens=budget)
+    # transformers may swap the saved tokenizer class for its own: make sure the text survives.
+    key = "model.tokenizer" if cfg.model.tokenizer else "model.path"
+    check_roundtrip(tok, (p.text for p in prompts), key=key, max_texts=32)
+    return Prepared(model_path, tok, prompts)

@@ -1,0 +1,96 @@
+"""Start-up derivations (`rlvr.pipeline.prepare.derive`): values that follow from others, before any process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rlvr.config import load_config
+from rlvr.errors import RlvrUserError
+from rlvr.pipeline.prepare import derive
+
+pytestmark = pytest.mark.unit
+
+
+def _model(tmp_path: Path, max_pos: int = 512) -> str:
+    (tmp_path / "config.json").write_text(
+        json.dumps({"model_type": "qwen2", "max_position_embeddings": max_pos})
+    )
+    return str(tmp_path)
+
+
+def test_generator_dtype_follows_model_dtype(tmp_path: Path) -> None:
+    cfg = load_config(["model.dtype=bfloat16"])  # generator.dtype defaults to auto
+    derive(cfg, _model(tmp_path))
+    assert cfg.generator.dtype == "bfloat16"
+    explicit = load_config(["model.dtype=bfloat16", "generator.dtype=float32"])
+    derive(explicit, _model(tmp_path))
+    assert explicit.generator.dtype == "float32"  # an explicit choice wins
+
+
+def test_max_model_len_is_clamped_to_the_model_context(tmp_path: Path) -> None:
+    cfg = load_config(["generator.max_model_len=4096", "generator.max_tokens=64"])
+    with pytest.warns(UserWarning, match="max_position_embeddings"):
+        derive(cfg, _model(tmp_path, 512))
+    assert cfg.generator.max_model_len == 512
+
+
+def test_no_room_for_a_prompt_is_one_line_error(tmp_path: Path) -> None:
+    cfg = load_config(["generator.max_model_len=256", "generator.max_tokens=300"])
+    with pytest.raises(RlvrUserError, match="generator.max_tokens=300"):
+        derive(cfg, _model(tmp_path, 512))
+
+
+def test_chat_template_turns_off_extra_special_tokens(tmp_path: Path) -> None:
+    cfg = load_config(["data.chat_template=true"])
+    derive(cfg, _model(tmp_path))
+    assert cfg.generator.add_special_tokens is False
+    plain = load_config([])
+    derive(plain, _model(tmp_path))
+    assert plain.generator.add_special_tokens is True
+
+
+def test_sync_mode_lets_each_component_use_the_shared_cores(tmp_path: Path) -> None:
+    cfg = load_config(["trainer.mode=sync", "generator.num_cpus=1", "learner.cpus_per_worker=1"])
+    derive(cfg, _model(tmp_path))
+    assert cfg.generator.num_threads == 2 and cfg.learner.num_threads == 2
+    asy = load_config(["trainer.mode=async", "generator.num_cpus=1", "learner.cpus_per_worker=1"])
+    derive(asy, _model(tmp_path))
+    assert asy.generator.num_threads is None and asy.learner.num_threads is None  # floor(own CPUs)
+    pinned = load_config(["trainer.mode=sync", "learner.num_threads=1"])
+    derive(pinned, _model(tmp_path))
+    assert pinned.learner.num_threads == 1
+
+
+def test_trust_remote_code_reaches_the_generator(tmp_path: Path) -> None:
+    cfg = load_config(["model.trust_remote_code=true"])
+    derive(cfg, _model(tmp_path))
+    assert cfg.generator.engine_kwargs["trust_remote_code"] is True
+
+
+def test_the_kv_cache_is_sized_from_the_step(tmp_path: Path) -> None:
+    # SmolLM2-135M's shapes: 30 layers, 3 KV heads of 64 -> 23,040 bytes a token in bfloat16.
+    shapes = {"model_type": "llama", "max_position_embeddings": 2048, "num_hidden_layers": 30,
+              "num_attention_heads": 9, "num_key_value_heads": 3, "hidden_size": 576}  # fmt: skip
+    (tmp_path / "config.json").write_text(json.dumps(shapes))
+    base = ["model.dtype=bfloat16", "generator.max_model_len=1024", "generator.max_tokens=128"]
+    cfg = load_config([*base, "trainer.prompts_per_step=16", "generator.n_samples=8"])
+    derive(cfg, str(tmp_path))
+    assert cfg.generator.kv_cache_space_gib == round(2 * 16 * 8 * 1024 * 23_040 / 2**30, 3)  # 5.625
+    two = load_config(
+        [*base, "trainer.prompts_per_step=16", "generator.n_samples=8", "generator.num_replicas=2"]
+    )
+    derive(two, str(tmp_path))
+    assert two.generator.kv_cache_space_gib == round(5.625 / 2, 3)  # each replica gets half the prompts
+    small = load_config([*base, "trainer.prompts_per_step=2", "generator.n_samples=4"])
+    derive(small, str(tmp_path))
+    assert small.generator.kv_cache_space_gib == 0.5  # the floor
+    explicit = load_config([*base, "generator.kv_cache_space_gib=3"])
+    derive(explicit, str(tmp_path))
+    assert explicit.generator.kv_cache_space_gib == 3.0  # a user's size wins
+    unknown = load_config(["generator.max_model_len=256"])
+    (tmp_path / "no_shapes").mkdir()
+    derive(unknown, _model(tmp_path / "no_shapes"))
+    assert unknown.generator.kv_cache_space_gib == 0.5  # shapes not in config.json: the floor

@@ -1,0 +1,71 @@
+"""The pass@K study's intervals, verdicts and report, on synthetic evaluations (benchmarks/study_*.py)."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+_BENCH = str(Path(__file__).resolve().parents[2] / "benchmarks")
+sys.path.insert(0, _BENCH)
+try:
+    import study_report
+    from study_stats import effect, pearson_ci, verdict
+finally:
+    sys.path.remove(_BENCH)  # benchmarks/real_model.py must not shadow tests/real_model.py
+
+
+def _eval(p_correct: list[float], n: int, seed: int) -> tuple[int, list[int]]:
+    rng = random.Random(seed)
+    return n, [sum(rng.random() < p for _ in range(n)) for p in p_correct]
+
+
+def test_a_clear_gain_is_reproduced_and_no_change_is_inconclusive() -> None:
+    probs = [random.Random(i).uniform(0.1, 0.6) for i in range(60)]
+    base = [_eval(probs, 64, 100)]
+    better = [_eval([min(p + 0.2, 1.0) for p in probs], 64, s) for s in range(3)]
+    same = [_eval(probs, 64, s) for s in range(3)]
+    up = effect(better, base, 1)
+    assert 0.15 < up["diff"] < 0.25 and up["seeds_lo"] > 0 and up["problems_lo"] > 0
+    assert verdict(up, +1) == "reproduced" and verdict(up, -1) == "refuted"
+    assert verdict(effect(same, base, 1), +1) == "inconclusive"
+    assert verdict(effect(better[:1], base, 1), +1).startswith("inconclusive")  # one seed: no seed interval
+
+
+def test_pearson_interval() -> None:
+    xs = [i / 10 for i in range(12)]
+    r, lo, hi = pearson_ci(xs, [-x + 0.01 * (i % 3) for i, x in enumerate(xs)])
+    assert r < -0.99 and hi < 0
+    assert pearson_ci(xs[:3], xs[:3])[0] != pearson_ci(xs[:3], xs[:3])[0]  # too few runs: nan
+
+
+def test_report_states_each_claim_with_its_verdict(tmp_path: Path) -> None:
+    probs = [random.Random(i).uniform(0.0, 0.05) for i in range(40)]  # pass@32 not saturated
+
+    def ev(shift: float, seed: int) -> dict:
+        n, c = _eval([min(max(p + shift, 0.0), 1.0) for p in probs], 32, seed)
+        from rlvr.metrics.passk import pass_at_k_curve
+
+        curve = pass_at_k_curve([(n, x) for x in c])
+        return {"n": n, "per_problem_correct": c, "pass_at_k": {str(k): v for k, v in curve.items()}}
+
+    runs = [
+        {"algo": a, "seed": s, "eval": ev(sh, s), "curves": {"lambda/rank1": {"0": 0.8, "1": lam}}}
+        for a, sh, lam in (("grpo", 0.15, 0.95), ("simko", 0.1, 0.85))
+        for s in range(3)
+    ]
+    state = {
+        "budget": {"steps": 2, "seeds": [0, 1, 2], "eval_n": 32, "problems": 40},
+        "lr": 1e-5,
+        "commit": "abc",
+        "tasks": {"arith": {"problems": 40, "base": ev(0.0, 99), "runs": runs, "ablation": []}},
+    }
+    study_report.write(state, tmp_path)
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "1. **GRPO raises pass@1 but lowers pass@32: refuted.**" in text  # it raised both here
+    assert "2. **Stronger concentration goes with worse pass@32:" in text
+    assert "3. **SimKO raises pass@32 over GRPO without losing pass@1:" in text
+    assert all((tmp_path / f).stat().st_size > 0 for f in study_report.PLOTS)
