@@ -35,10 +35,13 @@ class TreeSampler(threading.Thread):
         self.peak_rss = self.peak_pss = 0
         self.peak_procs = 0
         self.largest: list[tuple[float, str]] = []  # (PSS GiB, command line) at the PSS peak
+        self.peak_at_s = 0.0  # seconds after the start when the PSS peak was sampled
+        self.timeline: list[tuple[float, float]] = []  # (seconds, tree PSS GiB), one point per PSS sample
+        self.own_peak: dict[str, float] = {}  # command line -> that process's own highest PSS (GiB)
         self.seen: dict[int, float] = {}  # pid -> create_time, to clean up leftovers afterwards
 
     def run(self) -> None:
-        me, tick = psutil.Process(), 0
+        me, tick, t0 = psutil.Process(), 0, time.time()
         while not self.stop.is_set():
             rss = pss = 0
             who = []
@@ -49,13 +52,18 @@ class TreeSampler(threading.Thread):
                     if tick % 5 == 0:
                         one = p.memory_full_info().pss
                         pss += one
-                        who.append((round(one / 2**30, 3), " ".join(p.cmdline())[:70] or p.name()))
+                        name = " ".join(p.cmdline())[:70] or p.name()
+                        who.append((round(one / 2**30, 3), name))
+                        self.own_peak[name] = max(self.own_peak.get(name, 0.0), round(one / 2**30, 3))
                     self.seen.setdefault(p.pid, p.create_time())
                 except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                     continue
             self.peak_rss = max(self.peak_rss, rss)
+            if tick % 5 == 0:
+                self.timeline.append((round(time.time() - t0, 1), round(pss / 2**30, 3)))
             if pss > self.peak_pss:
                 self.peak_pss, self.largest = pss, sorted(who, reverse=True)[:8]
+                self.peak_at_s = round(time.time() - t0, 1)
             self.peak_procs = max(self.peak_procs, len(procs))
             tick += 1
             self.stop.wait(0.2)
@@ -104,6 +112,9 @@ def measured(
         "peak_pss_gib": sampler.peak_pss / 2**30,
         "peak_processes": sampler.peak_procs,
         "largest_at_pss_peak": sampler.largest,
+        "pss_peak_at_s": sampler.peak_at_s,
+        "own_peak_pss_gib": sorted(((v, k) for k, v in sampler.own_peak.items()), reverse=True)[:10],
+        "pss_timeline": sampler.timeline[:: max(1, len(sampler.timeline) // 60)],
         "leftover_processes_killed": len(left),
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),

@@ -168,7 +168,7 @@ def bench_run(model_path: str) -> dict:
     return {
         "command": "rlvr run " + " ".join(RUN) + " model.path=<smollm2> data.source=<2 GSM8K rows>",
         **{k: res[k] for k in ("process_wall_s", "peak_rss_gib", "peak_pss_gib", "peak_processes")},
-        "largest_at_pss_peak": res["largest_at_pss_peak"],
+        **{k: res[k] for k in ("largest_at_pss_peak", "pss_peak_at_s", "own_peak_pss_gib", "pss_timeline")},
         "startup": summary.get("startup"),
         "trained": summary["accounting"]["trained"],
     }

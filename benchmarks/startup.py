@@ -1,7 +1,8 @@
 """Where the main job's start-up goes, and what the Ray dashboard costs.
 
 Runs `rlvr run trainer.max_steps=2` (the main job, its embedded defaults) in three settings (`SETTINGS`:
-the previous defaults, today's, and without the dashboard), interleaved for `--rounds` rounds, each a
+the previous defaults, today's with vLLM's compiled token-rank count put back, and today's), interleaved
+for `--rounds` rounds, each setting with its own inductor cache (round 0 cold, as on a fresh machine), each a
 fresh process measured by `proc_tree.py`: the start-up timeline from summary.json (seconds since the process began: imports+config, model+prompts, Ray,
 Serve+vLLM+verifiers, Ray Train+DeepSpeed, first generation, first learner step), wall time, peak PSS of
 the whole process tree and the process count. Prints the per-phase medians and each setting's ratios to
@@ -26,13 +27,15 @@ from proc_tree import become_subreaper, last_json_line, measured
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results" / "startup.json"
-# (overrides, environment): the previous defaults (dashboard, Ray Train's preemption watcher), today's
-# (watcher off on a local cluster), and the lean end (dashboard off too).
+# (overrides, environment): the previous defaults (dashboard, Ray Train's preemption watcher, vLLM's
+# torch.compile'd token ranks), today's with only the compiled ranks put back, and today's.
+COMPILED = {"RLVR_VLLM_COMPILED_RANKS": "1"}
 SETTINGS: dict[str, tuple[list[str], dict[str, str]]] = {
-    "dashboard+watcher": (["cluster.dashboard=true"], {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "1"}),
-    "dashboard": (["cluster.dashboard=true"], {}),
+    "previous": (["cluster.dashboard=true"], {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "1", **COMPILED}),
+    "compiled-ranks": (["cluster.dashboard=false"], COMPILED),
     "lean": (["cluster.dashboard=false"], {}),
 }
+BASELINE = "previous"
 BASE = ["trainer.max_steps=2", "logging.progress=false", "logging.tensorboard=false"]
 
 
@@ -40,7 +43,13 @@ def one(setting: str, tmp: Path, tag: str) -> dict[str, Any]:
     log = tmp / f"{tag}.log"
     overrides, extra_env = SETTINGS[setting]
     cmd = [sys.executable, "-m", "rlvr.cli", "run", *BASE, *overrides, f"trainer.output_dir={tmp / tag}"]
-    env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0", **extra_env}
+    cache = tmp / f"inductor-{setting}"  # per setting: its first round compiles from scratch
+    env = {
+        **os.environ,
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+        "TORCHINDUCTOR_CACHE_DIR": str(cache),
+        **extra_env,
+    }
     res = measured(cmd, env, log, timeout_s=1200, cwd=HERE.parent)
     summary = last_json_line(log, "run_dir")
     res["setting"] = setting
@@ -64,6 +73,9 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
                 r["startup"][phase] for r in ok if phase in r["startup"]
             )
         row["runs_ok"] = len(ok)
+        # Round 0 ran with a cold inductor cache (a fresh machine), later rounds with a warm one.
+        by_round = {r["round"]: r["startup"].get("first_generation") for r in ok}
+        row["first_generation_by_round"] = [by_round.get(i) for i in sorted(by_round)]
         out[setting] = row
     return out
 
@@ -86,7 +98,7 @@ def main() -> None:
     med = medians(runs)
     result: dict[str, Any] = {"command": "rlvr run " + " ".join(BASE), "cpus": os.cpu_count(),
                               "when": time.strftime("%Y-%m-%d %H:%M"), "medians": med, "runs": runs}  # fmt: skip
-    base = med.get("dashboard+watcher")
+    base = med.get(BASELINE)
     keys = (
         "startup/first_generation",
         "startup/first_step",
@@ -97,7 +109,7 @@ def main() -> None:
     if base:
         result["over_previous_defaults"] = {
             name: {k: row[k] / base[k] for k in keys if row.get(k) and base.get(k)}
-            for name, row in med.items() if name != "dashboard+watcher"
+            for name, row in med.items() if name != BASELINE
         }  # fmt: skip
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2, default=str))

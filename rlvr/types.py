@@ -49,6 +49,7 @@ class Prompt:
     data_source: str = "math"
     metadata: dict[str, Any] = field(default_factory=dict)
     prompt_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    n_tokens: int | None = None  # the rendered prompt's length, where the loader counted it
 
 
 @dataclass

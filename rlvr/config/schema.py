@@ -78,7 +78,7 @@ class DataConfig(_Strict):
     eval_max_prompts: int = Field(32, ge=1)
 
 
-KV_MIN_GIB = 0.5  # the smallest KV cache rlvr sizes for vLLM on CPU (and the size when none is derived)
+KV_MIN_GIB = 0.125  # the smallest KV cache rlvr sizes for vLLM on CPU (and the size when none is derived)
 
 
 class GeneratorConfig(_Strict):
@@ -99,8 +99,8 @@ class GeneratorConfig(_Strict):
     kv_cache_space_gib: float | None = Field(
         None,
         gt=0,
-        description="vLLM's KV cache on CPU, GiB; None = twice what one step's sequences need at "
-        "max_model_len, at least KV_MIN_GIB (set by rlvr before start-up)",
+        description="vLLM's KV cache on CPU, GiB; None = twice what one step's sequences need (the "
+        "longest prompt + max_tokens, at most max_model_len), at least KV_MIN_GIB (set by rlvr before start-up)",
     )
     engine_kwargs: dict[str, Any] = {}
     startup_timeout_s: float = Field(180.0, gt=0)

@@ -120,7 +120,9 @@ def _prepare(
             kept.extend(part)
         else:
             lengths = chat.count_tokens(tokenizer, [p.text for p in part], chat_templated=cfg.chat_template)
-            kept.extend(p for p, n in zip(part, lengths, strict=True) if n <= budget)
+            for p, n in zip(part, lengths, strict=True):
+                p.n_tokens = n
+            kept.extend(p for p in part if (p.n_tokens or 0) <= budget)
             shortest = min([*lengths, shortest] if shortest is not None else lengths)
         if limit and len(kept) >= limit:
             break

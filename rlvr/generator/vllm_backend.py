@@ -61,6 +61,10 @@ class VllmBackend(GeneratorBackend):
         from vllm import LLM
         from vllm.platforms import current_platform
 
+        if current_platform.is_cpu():
+            from rlvr.generator.vllm_cpu import use_eager_token_ranks
+
+            use_eager_token_ranks()  # no C++ build before the first generation
         self.llm = LLM(**engine_kwargs(model_path, cfg, current_platform.is_cpu()))
         self.engine = self.llm.llm_engine
         # Prompts are encoded with the saved tokenizer (the driver's, see rlvr.models.tokenizer); vLLM's

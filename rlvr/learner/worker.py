@@ -340,6 +340,7 @@ class _Learner:
             if (tc.save_every and self.step % tc.save_every == 0) or self.step == tc.max_steps:
                 self._save(metrics, full)
                 last_saved = self.step
+            del full  # a full copy of the weights: not held through the next step's training
         if self.step != last_saved:
             dtype = self._weight_dtype()
             self._save(metrics, gather_full_state(self.engine, self.lc.zero_stage, self.rank, dtype))

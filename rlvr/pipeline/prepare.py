@@ -2,7 +2,7 @@
 
 In: a validated `RlvrConfig`. Out: a `Prepared` (local model path, tokenizer, prompts) and a config with
 its derived values filled in: the generator's dtype follows model.dtype, max_model_len is clamped to the
-model's context, chat-templated prompts are tokenized without extra special tokens. Every problem here is
+model's context, vLLM's CPU KV cache is sized from the longest prompt, chat-templated prompts are tokenized without extra special tokens. Every problem here is
 a one-line `RlvrUserError` naming the key, raised before any run directory or Ray process exists.
 """
 
@@ -30,19 +30,27 @@ class Prepared:
     prompts: list[Prompt]
 
 
-def kv_cache_gib(cfg: RlvrConfig, model_path: str) -> float:
-    """Twice the KV cache one step's sequences need on one replica at `max_model_len` (room for a top-up
-    or an evaluation joining the batch), at least KV_MIN_GIB; KV_MIN_GIB when the config is unreadable.
-    vLLM-CPU allocates and touches the whole cache at start, so a guess is resident memory wasted."""
+def kv_cache_gib(cfg: RlvrConfig, model_path: str, longest_prompt: int | None = None) -> float:
+    """Twice the KV cache one step's sequences need on one replica (room for a top-up or an evaluation
+    joining the batch), at least KV_MIN_GIB; KV_MIN_GIB when the config is unreadable. A sequence is the
+    longest prompt plus `max_tokens` (`max_model_len` when the prompts were not counted). vLLM-CPU allocates
+    and touches the whole cache at start, so a guess is resident memory wasted; a cache that is too small
+    only queues requests (vLLM schedules within it)."""
     import math
 
     gen = cfg.generator
     per_token = kv_bytes_per_token(model_path, str(gen.dtype))
     if per_token is None:
         return KV_MIN_GIB
+    seq = (
+        gen.max_model_len
+        if longest_prompt is None
+        else min(gen.max_model_len, longest_prompt + gen.max_tokens)
+    )
     seqs = math.ceil(cfg.trainer.prompts_per_step / gen.num_replicas) * gen.n_samples
-    need = 2 * seqs * gen.max_model_len * per_token / 2**30
-    return round(max(KV_MIN_GIB, need), 3)
+    need = 2 * seqs * seq * per_token / 2**30
+    one_full = 1.05 * gen.max_model_len * per_token / 2**30  # vLLM refuses to start below one full sequence
+    return round(max(KV_MIN_GIB, need, one_full), 3)
 
 
 def derive(cfg: RlvrConfig, model_path: str) -> None:
@@ -58,7 +66,7 @@ def derive(cfg: RlvrConfig, model_path: str) -> None:
             stacklevel=2,
         )
         gen.max_model_len = limit
-    if gen.kv_cache_space_gib is None:
+    if gen.kv_cache_space_gib is None:  # the prompts, once counted, may shrink it (prepare)
         gen.kv_cache_space_gib = kv_cache_gib(cfg, model_path)
     if gen.max_tokens >= gen.max_model_len:
         raise RlvrUserError(
@@ -84,6 +92,7 @@ def derive(cfg: RlvrConfig, model_path: str) -> None:
 
 def prepare(cfg: RlvrConfig, *, evaluation: bool = False) -> Prepared:
     model_path = resolve_model_path(cfg.model)
+    sized_by_user = cfg.generator.kv_cache_space_gib is not None
     derive(cfg, model_path)
     tok = load_tokenizer(cfg.model, model_path)
     budget = cfg.generator.max_model_len - cfg.generator.max_tokens
@@ -91,4 +100,8 @@ def prepare(cfg: RlvrConfig, *, evaluation: bool = False) -> Prepared:
     # transformers may swap the saved tokenizer class for its own: make sure the text survives.
     key = "model.tokenizer" if cfg.model.tokenizer else "model.path"
     check_roundtrip(tok, (p.text for p in prompts), key=key, max_texts=32)
+    if not sized_by_user:
+        counted = [p.n_tokens for p in prompts if p.n_tokens is not None]
+        longest = max(counted) if len(counted) == len(prompts) else None
+        cfg.generator.kv_cache_space_gib = kv_cache_gib(cfg, model_path, longest)
     return Prepared(model_path, tok, prompts)

@@ -84,6 +84,7 @@ def test_length_filter_counts_tokens_like_the_generator(tmp_path, chat_tokenizer
     with caplog.at_level(logging.WARNING, logger="rlvr.data.loader"):
         kept = load_prompts(plain, tokenizer=chat_tokenizer, max_prompt_tokens=11)
     assert [p.text for p in kept] == ["x" * 10]
+    assert [p.n_tokens for p in kept] == [11]  # what the KV cache is sized from
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "dropped 1 of 2 prompts" in warnings[0]
     with pytest.raises(RlvrUserError, match=r"^generator\.max_model_len: every prompt .* \(shortest: 11\)"):

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from rlvr.config import load_config
+from rlvr.config.schema import KV_MIN_GIB
 from rlvr.errors import RlvrUserError
-from rlvr.pipeline.prepare import derive
+from rlvr.pipeline.prepare import derive, kv_cache_gib
 
 pytestmark = pytest.mark.unit
 
@@ -86,11 +87,32 @@ def test_the_kv_cache_is_sized_from_the_step(tmp_path: Path) -> None:
     assert two.generator.kv_cache_space_gib == round(5.625 / 2, 3)  # each replica gets half the prompts
     small = load_config([*base, "trainer.prompts_per_step=2", "generator.n_samples=4"])
     derive(small, str(tmp_path))
-    assert small.generator.kv_cache_space_gib == 0.5  # the floor
+    assert small.generator.kv_cache_space_gib == round(2 * 2 * 4 * 1024 * 23_040 / 2**30, 3)  # 0.352
     explicit = load_config([*base, "generator.kv_cache_space_gib=3"])
     derive(explicit, str(tmp_path))
     assert explicit.generator.kv_cache_space_gib == 3.0  # a user's size wins
     unknown = load_config(["generator.max_model_len=256"])
     (tmp_path / "no_shapes").mkdir()
     derive(unknown, _model(tmp_path / "no_shapes"))
-    assert unknown.generator.kv_cache_space_gib == 0.5  # shapes not in config.json: the floor
+    assert unknown.generator.kv_cache_space_gib == KV_MIN_GIB  # shapes not in config.json: the floor
+    tiny = load_config([*base, "trainer.prompts_per_step=1", "generator.n_samples=2"])
+    derive(tiny, str(tmp_path))
+    assert tiny.generator.kv_cache_space_gib == max(KV_MIN_GIB, round(2 * 2 * 1024 * 23_040 / 2**30, 3))
+
+
+def test_counted_prompts_shrink_the_kv_cache_but_never_below_one_full_sequence(tmp_path: Path) -> None:
+    """Sequences are the longest prompt plus max_tokens, not max_model_len; vLLM refuses to start when one
+    max_model_len sequence does not fit, so that is a floor too."""
+    shapes = {"model_type": "llama", "max_position_embeddings": 4096, "num_hidden_layers": 30,
+              "num_attention_heads": 9, "num_key_value_heads": 3, "hidden_size": 576}  # fmt: skip
+    (tmp_path / "config.json").write_text(json.dumps(shapes))
+    base = ["model.dtype=bfloat16", "generator.max_model_len=1024", "generator.max_tokens=128"]
+    cfg = load_config([*base, "trainer.prompts_per_step=16", "generator.n_samples=8"])
+    assert kv_cache_gib(cfg, str(tmp_path), longest_prompt=100) == round(2 * 16 * 8 * 228 * 23_040 / 2**30, 3)
+    assert kv_cache_gib(cfg, str(tmp_path), longest_prompt=5000) == kv_cache_gib(cfg, str(tmp_path))
+    # 80 layers x 8 KV heads of 128: 327,680 bytes a token; one prompt, one sample.
+    big = {**shapes, "num_hidden_layers": 80, "num_attention_heads": 64, "num_key_value_heads": 8,
+           "hidden_size": 8192}  # fmt: skip
+    (tmp_path / "config.json").write_text(json.dumps(big))
+    one = load_config([*base, "trainer.prompts_per_step=1", "generator.n_samples=1"])
+    assert kv_cache_gib(one, str(tmp_path), longest_prompt=10) == round(1.05 * 1024 * 327_680 / 2**30, 3)
