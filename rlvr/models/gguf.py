@@ -16,13 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from rlvr.errors import RlvrUserError
+from rlvr.models.atomic import atomic_folder
 
 log = logging.getLogger(__name__)
 IMPORT_DTYPES = ("float32", "bfloat16")
@@ -87,9 +85,7 @@ def import_gguf(gguf_file: Path, out: Path, dtype: str = "float32", overwrite: b
     model, tok = dequantised_model(gguf_file, dtype)
     if tok.chat_template is None:
         log.warning("%s has no chat template: data.chat_template=true will not work with it", gguf_file.name)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
         meta = {
@@ -100,12 +96,5 @@ def import_gguf(gguf_file: Path, out: Path, dtype: str = "float32", overwrite: b
             "architecture": type(model).__name__,
         }
         (tmp / MARKER).write_text(json.dumps(meta, indent=2))
-        tmp.chmod(0o755)  # mkdtemp makes it private; this is a normal model folder
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("imported %s -> %s (%s)", gguf_file.name, out, dtype)
     return out

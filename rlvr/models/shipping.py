@@ -16,14 +16,13 @@ import fcntl
 import hashlib
 import io
 import os
-import shutil
 import tarfile
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from rlvr.errors import RlvrUserError
+from rlvr.models.atomic import atomic_folder
 
 DONE = ".rlvr-shipped"  # written last: a copy without it is incomplete
 PROBE_TIMEOUT_S = 120.0
@@ -56,17 +55,9 @@ def pack(path: str) -> bytes:
 
 def unpack(data: bytes, dest: Path) -> None:
     """Unpack into `dest` atomically; the `data` filter refuses links and paths outside the folder."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent))
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
-            tar.extractall(tmp, filter="data")
+    with atomic_folder(dest) as tmp, tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
+        tar.extractall(tmp, filter="data")
         (tmp / DONE).write_text("ok\n")
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.rename(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -13,14 +13,13 @@ import importlib
 import logging
 import os
 import random
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from rlvr.config.schema import TinyModelConfig
 from rlvr.errors import RlvrUserError
+from rlvr.models.atomic import atomic_folder
 from rlvr.types import Prompt
 
 log = logging.getLogger(__name__)
@@ -177,18 +176,10 @@ def _build(cfg: TinyModelConfig, target: Path) -> Path:
         stats = sft(model, tok, cfg)
     finally:
         torch.set_num_threads(threads)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with atomic_folder(target) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
         meta = {"build_version": BUILD_VERSION, "config": cfg.model_dump(), **stats}
         (tmp / "rlvr_tiny.json").write_text(json.dumps(meta, indent=2))
-        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is a normal folder
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("tiny model written to %s (%s)", target, stats)
     return target

@@ -2,8 +2,9 @@
 
 In: a validated `RlvrConfig`. Out: a `Prepared` (local model path, tokenizer, prompts) and a config with
 its derived values filled in: the generator's dtype follows model.dtype, max_model_len is clamped to the
-model's context, vLLM's CPU KV cache is sized from the longest prompt, chat-templated prompts are tokenized without extra special tokens. Every problem here is
-a one-line `RlvrUserError` naming the key, raised before any run directory or Ray process exists.
+model's context, vLLM's CPU KV cache is sized from the longest prompt, chat-templated prompts are tokenized
+without extra special tokens. Every problem here is a one-line `RlvrUserError` naming the key, raised
+before any run directory or Ray process exists.
 """
 
 from __future__ import annotations
