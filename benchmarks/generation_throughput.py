@@ -2,8 +2,10 @@
 weight-sync latency.
 
 Same prompts, same sampling (fixed-length: ignore_eos, per-sample seeds), same run. Weight sync is
-measured end to end: `publish_weights` (chunked ray.put + WeightStore.stage/commit), then the first
-generate call that pulls and loads the new version, minus a plain generate call of the same size.
+measured end to end: `publish_weights`, then the first generate call that pulls and loads the new
+version, minus a plain generate call of the same size; for the 0.5B bf16 model both publish paths side by
+side: the store's own copy (ray.put + WeightStore.stage/commit per chunk) and lent chunks (ray.put +
+commit_refs, what the learner does). `--only-sync` runs just that comparison and merges it in.
 Models: the tiny arith model and a random-init 0.5B-parameter Qwen2 (Qwen2.5-0.5B shapes, built from
 config, nothing downloaded), synced in bfloat16 (into a bf16 engine) and in float32.
 Writes benchmarks/results/generation_throughput.json.
@@ -15,6 +17,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -52,7 +55,7 @@ def throughput(fn, reps: int = 3) -> dict:
     return {"tokens_per_s_median": statistics.median(rates), "runs": rates, "tokens_per_call": n}
 
 
-def sync_latency(client, store, state: dict, first_version: int, reps: int = 3) -> dict:
+def sync_latency(client, store, state: dict, first_version: int, reps: int = 3, lend: bool = False) -> dict:
     one = SamplingConfig(n=1, temperature=0.0, max_tokens=4)
     client.generate(PROMPTS[:1], one)
     plain, publish, total = [], [], []
@@ -61,7 +64,7 @@ def sync_latency(client, store, state: dict, first_version: int, reps: int = 3) 
         client.generate(PROMPTS[:1], one)
         plain.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        publish_weights(store, first_version + k, state, timeout_s=600)
+        publish_weights(store, first_version + k, state, timeout_s=600, lend=lend)
         t1 = time.perf_counter()
         out = client.generate(PROMPTS[:1], one)
         t2 = time.perf_counter()
@@ -108,14 +111,24 @@ def sync_05b(cfg: GeneratorConfig, dtype: torch.dtype, name: str) -> dict:
             # Tied tensors are sent once (weight_chunks dedupes by storage): count each storage once too.
             unique = {t.untyped_storage().data_ptr(): t for t in state.values()}
             nbytes = sum(t.numel() * t.element_size() for t in unique.values())
-            return {"params": n_params, "dtype": str(dtype), "bytes_sent": nbytes,
-                    **sync_latency(big, store, state, 1, reps=2)}  # fmt: skip
+            # Side by side: the store's own copy per chunk (lend=False) vs chunks lent by the publisher.
+            res: dict = {"params": n_params, "dtype": str(dtype), "bytes_sent": nbytes}
+            res["store_copy"] = sync_latency(big, store, state, 1, reps=2)
+            res["lent"] = sync_latency(big, store, state, 3, reps=2, lend=True)
+            res["lent_over_copy_publish_s"] = (
+                res["lent"]["publish_s_median"] / res["store_copy"]["publish_s_median"]
+            )
+            res["lent_over_copy_sync_s"] = (
+                res["lent"]["push_to_first_sample_s_median"]
+                / res["store_copy"]["push_to_first_sample_s_median"]
+            )
+            return res
         finally:
             stop_generator(f"bench-gen-{name}")
             ray.kill(store)
 
 
-def main() -> None:
+def main(only_sync: bool = False) -> None:
     ray.init(
         address="local",
         num_cpus=2,
@@ -124,6 +137,16 @@ def main() -> None:
         object_store_memory=4 * 2**30,
     )
     result: dict = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
+    if only_sync:  # only the 0.5B bf16 sync rows, merged into the last full results
+        result = json.loads(OUT.read_text()) if OUT.exists() else result
+        try:
+            cfg = GeneratorConfig(backend="vllm", num_cpus=2.0, startup_timeout_s=300, request_timeout_s=600)
+            result["weight_sync_05b"] = sync_05b(cfg, torch.bfloat16, "05b-bf16")
+            print("0.5B bf16 sync:", result["weight_sync_05b"])
+        finally:
+            ray.shutdown()
+        OUT.write_text(json.dumps(result, indent=2))
+        return
     try:
         tiny = str(build_tiny_model(TinyModelConfig()))
         # Both engines get the 2 cores: the replica runs floor(num_cpus) threads, HF in-process uses torch's 2.
@@ -171,4 +194,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(only_sync="--only-sync" in sys.argv)

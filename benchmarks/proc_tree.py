@@ -2,7 +2,7 @@
 
 In: a command, its environment, a log file. Out (`measured`): exit status, wall seconds, the peak summed
 RSS (every 0.2 s) and PSS (every 1 s: shared pages split, so Ray's object store counts once) of every
-descendant of this process, the peak process count, and the largest processes at the PSS peak. Call
+descendant of this process, the peak process count, and every process at the PSS peak (largest first). Call
 `become_subreaper()` once first: orphans (double-forked daemons such as Ray's) then re-parent to this
 process instead of init and stay in the measured tree. One measured run at a time: every descendant is
 counted as that run's.
@@ -62,7 +62,7 @@ class TreeSampler(threading.Thread):
             if tick % 5 == 0:
                 self.timeline.append((round(time.time() - t0, 1), round(pss / 2**30, 3)))
             if pss > self.peak_pss:
-                self.peak_pss, self.largest = pss, sorted(who, reverse=True)[:8]
+                self.peak_pss, self.largest = pss, sorted(who, reverse=True)
                 self.peak_at_s = round(time.time() - t0, 1)
             self.peak_procs = max(self.peak_procs, len(procs))
             tick += 1

@@ -54,6 +54,7 @@ class GeneratorDeployment:
         self.backend = make_backend(local_path(model_path), gen)
         self.store = ray.get_actor(store_name, namespace=store_namespace)
         self._latest: tuple[int, int, list[Any]] | None = None
+        self._lost: tuple[int, int] | None = None  # a version whose objects died with their publisher
         if self._needs_sync():
             self._sync()
         self.loop = EngineLoop(self.backend, self._needs_sync, self._sync)
@@ -64,22 +65,33 @@ class GeneratorDeployment:
         tag = (self.backend.weight_epoch, self.backend.weight_version)
         # Hold the refs only until they are loaded: a held ref pins that version's copy in the object
         # store after the store itself has moved on (one extra full copy of the weights).
-        self._latest = latest if latest is not None and (latest[0], latest[1]) != tag else None
+        new = latest is not None and (latest[0], latest[1]) not in (tag, self._lost)
+        self._latest = latest if new else None
         return self._latest is not None
 
     def _sync(self) -> None:
-        """Load the weights `_needs_sync` saw, chunk by chunk (only one chunk is fetched at a time)."""
+        """Load the weights `_needs_sync` saw. Every chunk is fetched before the engine is touched: they are
+        zero-copy views of the object store, and a version lost half-way must not leave half-loaded weights."""
         from rlvr.generator.weight_chunks import decode_chunk
 
         assert self._latest is not None
         epoch, version, refs = self._latest
+        self._latest = None  # once loaded the engine has its own copy: release this version's chunks
+        try:
+            chunks = [ray.get(ref, timeout=300) for ref in refs]
+        except ray.exceptions.ObjectLostError as e:  # its publisher died before the store adopted it
+            self._lost = (epoch, version)
+            log.warning(
+                "weights (epoch %d, version %d) are gone (%s); keeping (epoch %d, version %d) until a newer one",
+                epoch, version, type(e).__name__, self.backend.weight_epoch, self.backend.weight_version,
+            )  # fmt: skip
+            return
 
         def items() -> Iterator[tuple[str, Any]]:
-            for ref in refs:
-                yield from decode_chunk(ray.get(ref, timeout=300))
+            for chunk in chunks:
+                yield from decode_chunk(chunk)
 
         self.backend.load_weights(items(), version, epoch)
-        self._latest = None  # the engine has its own copy now; release this version's chunks
 
     async def generate_timed(
         self, prompts: list[str], sampling: SamplingConfig

@@ -1,19 +1,23 @@
 """`WeightStore`: a named Ray actor that remembers the newest policy weights and their epoch.
 
-In: from the learner, `publish_weights(store, version, state, new_epoch=False)`, which sends the state
-in bounded chunks (`weight_chunks`): each chunk is `ray.put` once, handed to `stage`, where the store
-re-puts it so that the store owns it, then freed by the learner before the next chunk; `commit`
-makes the staged chunks the newest weights. `publish(version, [ref, ...], new_epoch)` is the
-one-call form for refs already in the object store. Out: `latest_tagged() -> (epoch, version, refs)`
-(and `latest() -> (version, refs)`) for generator replicas that pull.
+In: from the learner, `publish_weights(store, version, state, new_epoch=False, lend=True)`. The state is
+cut into bounded chunks (`weight_chunks`), each `ray.put` once by the publisher, and `commit_refs` makes
+those refs the newest weights: the store only borrows them, so the weights exist once in the object
+store. A borrowed object lives while its owner (the publishing process) does; a publisher that exits
+while replicas may still need its last version calls `adopt()` first, which gives the store its own copy
+of the newest weights (one copy per run, not per step). A publisher that dies without adopting (a crashed
+learner) loses its last version: replicas keep the weights they have until a newer version lands (the
+restarted learner republishes under a new epoch). `lend=False` keeps the copying path: each chunk is
+staged (`stage`, the store re-puts it so that the store owns it) and freed by the publisher before the
+next one, then `commit`; `publish(version, [ref, ...], new_epoch)` is its one-call form for refs
+already in the object store. Out: `latest_tagged() -> (epoch, version, refs)` (and `latest() ->
+(version, refs)`) for generator replicas that pull.
 
-Why the store owns a copy: an object owned by the publishing learner dies with it (end of run, a
-worker restart), and replicas that pull later would get OwnerDiedError; Ray 2.56+ has no
-`ray.put(_owner=...)`. Staging chunk by chunk keeps that to one full copy (the store's) plus one
-chunk in flight, never two full copies. A new commit drops the old copy (a replica still reading it
-holds its own reference). Versions must grow within an epoch; `new_epoch=True` (a learner restarted
-from a checkpoint) bumps the epoch and accepts any version. `wait_newer` blocks until a newer
-version or a new epoch lands (the actor runs several threads, see `get_or_create_store`).
+Why lending needs `adopt`: Ray 2.56+ has no `ray.put(_owner=...)`, so an object is owned by whoever put it
+and dies with that process. A new commit drops the previous refs (a replica still reading them holds its
+own reference). Versions must grow within an epoch; `new_epoch=True` (a learner restarted from a
+checkpoint) bumps the epoch and accepts any version. `wait_newer` blocks until a newer version or a new
+epoch lands (the actor runs several threads, see `get_or_create_store`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class WeightStore:
         self._version = -1
         self._refs: list[Any] | None = None
         self._staged: dict[str, list[Any]] = {}
+        self._borrowed = False  # the newest refs are owned by their publisher (see `adopt`)
         self._changed = threading.Condition()
 
     def check(self, version: int, new_epoch: bool = False) -> None:
@@ -55,10 +60,34 @@ class WeightStore:
             refs = self._staged.pop(token, None)
             if not refs:
                 raise ValueError(f"commit of weight version {version}: nothing was staged under {token}")
-            self.check(version, new_epoch)
-            self._epoch += int(new_epoch)
-            self._version, self._refs = version, refs
-            self._changed.notify_all()
+            self._set(version, refs, new_epoch, borrowed=False)
+        return version
+
+    def commit_refs(self, version: int, refs: list[Any], new_epoch: bool = False) -> int:
+        """Make the publisher's chunk refs the newest weights without copying them (see the module doc)."""
+        if not (isinstance(refs, list) and refs and all(isinstance(r, ray.ObjectRef) for r in refs)):
+            raise TypeError("commit_refs(version, [ref, ...]): pass the ObjectRefs inside a list")
+        with self._changed:
+            self._set(version, refs, new_epoch, borrowed=True)
+        return version
+
+    def _set(self, version: int, refs: list[Any], new_epoch: bool, borrowed: bool) -> None:
+        self.check(version, new_epoch)
+        self._epoch += int(new_epoch)
+        self._version, self._refs, self._borrowed = version, refs, borrowed
+        self._changed.notify_all()
+
+    def adopt(self) -> int:
+        """Own a copy of the newest weights if they are borrowed (their publisher is about to exit);
+        returns their version. Copies chunk by chunk, outside the lock: replicas keep reading meanwhile."""
+        with self._changed:
+            version, refs, borrowed = self._version, self._refs, self._borrowed
+        if not borrowed or refs is None:
+            return version
+        own = [ray.put(ray.get(r, timeout=300)) for r in refs]
+        with self._changed:
+            if self._version == version and self._refs is refs:  # nothing newer landed meanwhile
+                self._refs, self._borrowed = own, False
         return version
 
     def publish(self, version: int, state_ref: list[Any], new_epoch: bool = False) -> int:
@@ -115,9 +144,14 @@ def publish_weights(
     timeout_s: float = 60.0,
     new_epoch: bool = False,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    lend: bool = False,
 ) -> int:
-    """Send `state` (any dtype, kept as is) chunk by chunk and publish it as `version`."""
+    """Send `state` (any dtype, kept as is) chunk by chunk and publish it as `version`. `lend=True`: one copy,
+    owned by this process, which must outlive the replicas' reads or call `store.adopt` before exiting."""
     ray.get(store.check.remote(version, new_epoch), timeout=timeout_s)  # refused: send nothing
+    if lend:
+        refs = [ray.put(chunk) for chunk in encode_chunks(state, chunk_bytes)]
+        return int(ray.get(store.commit_refs.remote(version, refs, new_epoch), timeout=timeout_s))
     token = uuid.uuid4().hex
     try:
         for chunk in encode_chunks(state, chunk_bytes):

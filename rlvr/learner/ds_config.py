@@ -83,7 +83,13 @@ def build_optimizer(
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW over the trainable parameters and the LR schedule over `total_updates` optimizer steps."""
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.999), eps=1e-8)
+    # Fused: one kernel over each tensor, no temporaries. On CPU the foreach form allocated a full fp32 copy
+    # of the parameters for the update (+0.5 GiB at 135M parameters) and took 10x as long
+    # (benchmarks/results/learner_step.json).
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    opt = torch.optim.AdamW(
+        params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.999), eps=1e-8, fused=fused or None
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, LrSchedule(cfg.warmup_steps, cfg.lr_schedule, total_updates, cfg.min_lr_ratio)
     )

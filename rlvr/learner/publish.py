@@ -1,9 +1,9 @@
 """Gather the learner's full parameters and publish them to the WeightStore.
 
 In: a DeepSpeed engine (any ZeRO stage) and a WeightStore actor handle. Out: a CPU state dict on
-rank 0 (None elsewhere) and a `publish(version, [ref])` call. The learner worker owns the object
-(Ray 2.56+ removed `ray.put(_owner=...)`): a store that must serve weights after the learner exits
-or restarts has to keep its own copy.
+rank 0 (None elsewhere) and a `publish` that lends its chunks to the store: the weights exist once in
+the object store, owned by the learner worker, so rank 0 calls `keep_after_exit` before the worker exits
+(the store then copies the last version once; Ray 2.56+ has no `ray.put(_owner=...)`).
 """
 
 from __future__ import annotations
@@ -21,19 +21,24 @@ def gather_full_state(
     engine: Any, zero_stage: int, rank: int, dtype: torch.dtype = torch.float32
 ) -> dict[str, torch.Tensor] | None:
     """Collective under ZeRO-3 (every rank must call); returns CPU tensors in `dtype` on rank 0 only,
-    each tensor once (a tied LM head is left out: loaders re-tie it)."""
+    each tensor once (a tied LM head is left out: loaders re-tie it). Below ZeRO-3, tensors already on
+    CPU in `dtype` are the live parameters, not copies: use the state before the next optimizer step."""
     module = engine.module
     if zero_stage == 3:
         import deepspeed
 
         with deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None):
             return cpu_state(module, dtype) if rank == 0 else None
-    return cpu_state(module, dtype) if rank == 0 else None
+    return cpu_state(module, dtype, copy=False) if rank == 0 else None
 
 
-def cpu_state(module: torch.nn.Module, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+def cpu_state(
+    module: torch.nn.Module, dtype: torch.dtype = torch.float32, copy: bool = True
+) -> dict[str, torch.Tensor]:
     """The module's state on CPU in `dtype`, with names that alias an earlier tensor (tied weights) dropped.
-    A LoRA model gives its merged weights under the base model's names (what a generator loads)."""
+    A LoRA model gives its merged weights under the base model's names (what a generator loads).
+    `copy=False`: a tensor already on CPU in `dtype` is returned as is (a publish copies it into the
+    object store anyway; a full extra copy was 2 bytes a parameter of learner memory at bf16)."""
     from rlvr.learner.lora import is_lora, merged_state_dict
 
     if is_lora(module):
@@ -51,7 +56,8 @@ def cpu_state(module: torch.nn.Module, dtype: torch.dtype = torch.float32) -> di
         if k in aliases:
             continue
         t = v.detach().to("cpu")
-        out[k] = t.to(dtype).clone() if t.is_floating_point() else t.clone()
+        c = t.to(dtype) if t.is_floating_point() else t
+        out[k] = c.clone() if copy and c.data_ptr() == v.data_ptr() else c
     return out
 
 
@@ -87,10 +93,16 @@ def publish(
     if state is None:
         return False
     try:
-        publish_weights(store, version, state, timeout_s, new_epoch=new_epoch)
+        publish_weights(store, version, state, timeout_s, new_epoch=new_epoch, lend=True)
     except ray.exceptions.RayTaskError as e:
         if "not newer" not in str(e):
             raise
         log.warning("weight version %d not published: the store has a newer one (replayed step)", version)
         return False
     return True
+
+
+def keep_after_exit(store: Any, timeout_s: float = 300.0) -> None:
+    """Before the publishing worker exits: the store copies the newest (lent) weights, so replicas that
+    load them later do not find their owner gone."""
+    ray.get(store.adopt.remote(), timeout=timeout_s)

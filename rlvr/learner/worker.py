@@ -29,7 +29,7 @@ from rlvr.learner.collectives import agree, all_max, all_mean, all_sum
 from rlvr.learner.ds_config import build_optimizer, deepspeed_config, plan_batches
 from rlvr.learner.lora import apply_lora
 from rlvr.learner.off_policy import importance_weights
-from rlvr.learner.publish import gather_full_state, publish
+from rlvr.learner.publish import gather_full_state, keep_after_exit, publish
 from rlvr.models.loading import load_reference_model, load_train_model
 from rlvr.models.shipping import local_path
 
@@ -344,6 +344,8 @@ class _Learner:
         if self.step != last_saved:
             dtype = self._weight_dtype()
             self._save(metrics, gather_full_state(self.engine, self.lc.zero_stage, self.rank, dtype))
+        if self.rank == 0:
+            keep_after_exit(self.store)  # the published weights are this process's objects
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:

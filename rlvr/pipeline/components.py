@@ -105,7 +105,7 @@ def start_rollout(
     store_name = f"rlvr-weights-{tag}"
     store = get_or_create_store(store_name)
     if initial is not None:
-        publish_weights(store, initial[0], initial[1])
+        publish_weights(store, initial[0], initial[1], lend=True)  # the driver outlives every reader
     specs = {name: spec.model_dump() for name, spec in cfg.verifiers.specs.items()}
     pool = VerifierPool(
         specs,

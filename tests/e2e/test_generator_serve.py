@@ -164,6 +164,48 @@ def test_weight_push_changes_output_and_version(gen, hf):
     assert publish_weights(store, 2, new) == 2  # versions grow again within the epoch
 
 
+@ray.remote(num_cpus=0)
+class _Publisher:
+    """A stand-in learner: the weights it lends are its own objects and die with it."""
+
+    def publish(self, store_name: str, version: int, state: dict, adopt: bool) -> int:
+        from rlvr.generator.weight_store import publish_weights
+
+        store = ray.get_actor(store_name)
+        v = publish_weights(store, version, state, lend=True)
+        if adopt:
+            ray.get(store.adopt.remote())
+        return v
+
+
+def test_lent_weights_outlive_their_publisher_only_when_adopted(gen, hf):
+    """Lent weights are one copy owned by the publisher: adopted before it exits, replicas still load them;
+    a publisher that dies without adopting loses that version, and replicas keep serving what they have."""
+    client, store = gen
+    base_epoch, base_version = ray.get(store.epoch.remote()), ray.get(store.version.remote())
+    gen_ = torch.Generator().manual_seed(1)
+    new = {k: v + 0.05 * torch.randn(v.shape, generator=gen_) for k, v in hf.model.state_dict().items()}
+    pub = _Publisher.remote()
+    assert ray.get(pub.publish.remote(STORE, base_version + 1, new, True)) == base_version + 1
+    ray.kill(pub)
+    adopted = client.generate(PROMPTS, GREEDY)
+    assert all((g[0].weight_epoch, g[0].weight_version) == (base_epoch, base_version + 1) for g in adopted)
+    hf.load_weights(new, base_version + 1)
+    assert [g[0].response_ids for g in adopted] == [g[0].response_ids for g in hf.generate(PROMPTS, GREEDY)]
+
+    pub = _Publisher.remote()
+    assert ray.get(pub.publish.remote(STORE, base_version + 2, hf_base_state(hf), False)) == base_version + 2
+    ray.kill(pub)
+    time.sleep(1.0)  # let the owner's death reach the object directory
+    kept = client.generate(PROMPTS, GREEDY)  # the lost version is skipped, not a failed request
+    assert all(g[0].weight_version == base_version + 1 for g in kept)
+    assert [g[0].response_ids for g in kept] == [g[0].response_ids for g in adopted]
+    from rlvr.generator.weight_store import publish_weights
+
+    assert publish_weights(store, base_version + 3, new) == base_version + 3  # a newer version loads again
+    assert all(g[0].weight_version == base_version + 3 for g in client.generate(PROMPTS[:1], GREEDY))
+
+
 def hf_base_state(hf) -> dict:
     from rlvr.models.loading import load_model_and_tokenizer
 

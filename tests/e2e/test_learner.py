@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import ray
+import torch
 from test_learner_support import SAME_UPDATE_TOL, Run, base_cfg, build_random_qwen2, max_diff
 
 pytestmark = pytest.mark.e2e
@@ -33,6 +34,7 @@ def test_loss_decreases_on_fixed_batch_and_versions_increase(
     losses = [by_step[s]["loss"] for s in range(4)]
     assert losses[-1] < losses[0] - 1e-3, losses
     assert run.versions() == [1, 2, 3, 4]
+    assert ray.get(run.store.adopt_calls.remote(), timeout=30) == 1  # its lent weights outlive it
     assert all(by_step[s]["weight_version"] == s + 1 for s in range(4))
     c = ray.get(run.buffer.counters.remote(), timeout=30)
     assert c["trained"] == 32 and c["double_trained"] == 0 and c["dropped_stale"] == 0
@@ -80,6 +82,33 @@ def test_token_mean_is_over_the_mini_batch_whatever_the_split(
     for name in shapes:
         diff = max_diff(ref, runs[name].weights(2))
         assert diff < SAME_UPDATE_TOL, f"{name} trained different parameters"
+
+
+def test_bf16_accumulates_micro_batches_like_one(ray_cluster: dict, model_path: str, tmp_path: Path) -> None:
+    """bf16 with fp32 master weights (DeepSpeed's unfused bf16 optimizer at ZeRO-0, which sums micro-batch
+    gradients in bf16): 8 micro-batches of 1 train what one micro-batch of 8 does. Adam moves nearly every
+    element by about lr per step; bf16 rounding flips only elements whose gradient is near zero (0.4%
+    here), while a dropped or doubled micro-batch changes the gradient itself and a large share of them."""
+
+    def frac_apart(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+        return sum(int(((a[k] - b[k]).abs() > 5e-3).sum()) for k in a) / sum(v.numel() for v in a.values())
+
+    runs = {}
+    for micro in (1, 8):
+        cfg = base_cfg(num_workers=1, micro_batch_size=micro, mini_batch_size=8, bf16=True, lr=1e-2)
+        cfg.model.dtype = "bfloat16"
+        cfg.trainer.max_steps = 2
+        runs[micro] = Run(cfg, model_path, tmp_path / f"m{micro}")
+        runs[micro].fill(range(2))
+        runs[micro].start()
+    for r in runs.values():
+        r.finish()
+    one, split = runs[8].weights(2), runs[1].weights(2)
+    from transformers import AutoModelForCausalLM
+
+    init = {k: v.float() for k, v in AutoModelForCausalLM.from_pretrained(model_path).state_dict().items()}
+    assert frac_apart(one, init) > 0.5  # most elements moved by more than the threshold
+    assert frac_apart(one, split) < 0.02
 
 
 def test_learner_that_runs_out_of_data_fails_the_run(

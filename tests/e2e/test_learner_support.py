@@ -64,8 +64,8 @@ def step_trajs(step: int, n_groups: int, group_size: int, version: int, seed: in
 
 @ray.remote(num_cpus=0)
 class FakeWeightStore:
-    """The WeightStore protocol (check / stage / commit / publish, epochs) plus every version's weights kept
-    for assertions (the real store keeps only the newest)."""
+    """The WeightStore protocol (check / stage / commit / commit_refs / adopt, epochs) plus every version's
+    weights kept for assertions (the real store keeps only the newest)."""
 
     def __init__(self) -> None:
         self.history: list[tuple[int, list[Any]]] = []
@@ -92,6 +92,20 @@ class FakeWeightStore:
         self.epochs += int(new_epoch)
         self.history.append((version, self.staged.pop(token)))
         return version
+
+    def commit_refs(self, version: int, refs: list[Any], new_epoch: bool = False) -> int:
+        # Lent chunks: copy them at once (the real store borrows them until `adopt`), for the same reason.
+        self.check(version, new_epoch)
+        self.epochs += int(new_epoch)
+        self.history.append((version, [ray.put(ray.get(r)) for r in refs]))
+        return version
+
+    def adopt(self) -> int:
+        self.adopted = getattr(self, "adopted", 0) + 1
+        return self.version()
+
+    def adopt_calls(self) -> int:
+        return getattr(self, "adopted", 0)
 
     def abort(self, token: str) -> None:
         self.staged.pop(token, None)
