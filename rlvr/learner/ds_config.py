@@ -85,7 +85,7 @@ def build_optimizer(
     params = [p for p in model.parameters() if p.requires_grad]
     # Fused: one kernel over each tensor, no temporaries. On CPU the foreach form allocated a full fp32 copy
     # of the parameters for the update (+0.5 GiB at 135M parameters) and took 10x as long
-    # (benchmarks/results/learner_step.json).
+    # (benchmarks/results/optimizer_step.json).
     fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
     opt = torch.optim.AdamW(
         params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.999), eps=1e-8, fused=fused or None
