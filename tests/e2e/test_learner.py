@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 import ray
 import torch
-from test_learner_support import SAME_UPDATE_TOL, Run, base_cfg, build_random_qwen2, max_diff
+from test_learner_support import (
+    SAME_UPDATE_TOL,
+    Run,
+    base_cfg,
+    build_random_qwen2,
+    initial_weights,
+    max_diff,
+    run_side_by_side,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -42,24 +50,15 @@ def test_loss_decreases_on_fixed_batch_and_versions_increase(
 
 
 def test_zero1_zero2_match_zero0(ray_cluster: dict, model_path: str, tmp_path: Path) -> None:
-    runs = {}
-    for stage in (0, 1, 2):
-        cfg = base_cfg(zero_stage=stage)
-        cfg.trainer.max_steps = 1
-        runs[stage] = Run(cfg, model_path, tmp_path / f"z{stage}")
-        runs[stage].fill(range(1))
-        runs[stage].start()
-    for r in runs.values():
-        r.finish()
-    w0 = runs[0].weights(1)
+    runs = run_side_by_side(
+        {f"z{stage}": base_cfg(zero_stage=stage) for stage in (0, 1, 2)}, model_path, tmp_path, 1
+    )
+    w0 = runs["z0"].weights(1)
     for stage in (1, 2):
-        diff = max_diff(w0, runs[stage].weights(1))
+        diff = max_diff(w0, runs[f"z{stage}"].weights(1))
         assert diff < SAME_UPDATE_TOL, f"ZeRO-{stage} update differs from ZeRO-0"
     # And the step really changed the weights (a no-op would match trivially).
-    from transformers import AutoModelForCausalLM
-
-    init = AutoModelForCausalLM.from_pretrained(model_path).state_dict()
-    assert max_diff(w0, {k: v.float() for k, v in init.items()}) > 1e-4
+    assert max_diff(w0, initial_weights(model_path)) > 1e-4
 
 
 def test_token_mean_is_over_the_mini_batch_whatever_the_split(
@@ -69,15 +68,9 @@ def test_token_mean_is_over_the_mini_batch_whatever_the_split(
     only in learner.micro_batch_size or learner.num_workers end with the same parameters. (Before, each
     micro-batch was normalised by its own token count: a token in a short micro-batch weighed more.)"""
     shapes = {"w2-m1": (2, 1), "w2-m4": (2, 4), "w1-m2": (1, 2), "w1-m8": (1, 8)}
-    runs = {}
-    for name, (workers, micro) in shapes.items():
-        cfg = base_cfg(num_workers=workers, micro_batch_size=micro, mini_batch_size=8)
-        cfg.trainer.max_steps = 2
-        runs[name] = Run(cfg, model_path, tmp_path / name)
-        runs[name].fill(range(2))  # variable response lengths (2..6 tokens): per-micro normalising differs
-        runs[name].start()
-    for r in runs.values():
-        r.finish()
+    # variable response lengths (2..6 tokens): per-micro normalising would differ
+    cfgs = {n: base_cfg(num_workers=w, micro_batch_size=m, mini_batch_size=8) for n, (w, m) in shapes.items()}
+    runs = run_side_by_side(cfgs, model_path, tmp_path, 2)
     ref = runs["w2-m1"].weights(2)
     for name in shapes:
         diff = max_diff(ref, runs[name].weights(2))
@@ -94,20 +87,15 @@ def test_bf16_accumulates_micro_batches_like_one(ray_cluster: dict, model_path: 
     def frac_apart(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
         return sum(int(((a[k] - b[k]).abs() > 5e-3).sum()) for k in a) / sum(v.numel() for v in a.values())
 
-    runs = {}
+    cfgs = {}
     for micro in (1, 8):
-        cfg = base_cfg(num_workers=1, micro_batch_size=micro, mini_batch_size=8, bf16=True, lr=1e-2)
-        cfg.model.dtype = "bfloat16"
-        cfg.trainer.max_steps = 2
-        runs[micro] = Run(cfg, model_path, tmp_path / f"m{micro}")
-        runs[micro].fill(range(2))
-        runs[micro].start()
-    for r in runs.values():
-        r.finish()
-    one, split = runs[8].weights(2), runs[1].weights(2)
-    from transformers import AutoModelForCausalLM
-
-    init = {k: v.float() for k, v in AutoModelForCausalLM.from_pretrained(model_path).state_dict().items()}
+        cfgs[f"m{micro}"] = base_cfg(
+            num_workers=1, micro_batch_size=micro, mini_batch_size=8, bf16=True, lr=1e-2
+        )
+        cfgs[f"m{micro}"].model.dtype = "bfloat16"
+    runs = run_side_by_side(cfgs, model_path, tmp_path, 2)
+    one, split = runs["m8"].weights(2), runs["m1"].weights(2)
+    init = initial_weights(model_path)
     assert frac_apart(one, init) > 0.5  # most elements moved by more than the threshold
     assert frac_apart(one, split) < 0.02
 

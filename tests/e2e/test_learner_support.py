@@ -189,6 +189,28 @@ class Run:
         return ray.get(self.store.versions.remote(), timeout=30)
 
 
+def run_side_by_side(
+    cfgs: dict[Any, RlvrConfig], model_path: str, tmp_path: Path, steps: int
+) -> dict[Any, Run]:
+    """One run per config, started together on the same step-keyed data, all finished."""
+    runs = {}
+    for key, cfg in cfgs.items():
+        cfg.trainer.max_steps = steps
+        runs[key] = Run(cfg, model_path, tmp_path / str(key))
+        runs[key].fill(range(steps))
+        runs[key].start()
+    for r in runs.values():
+        r.finish()
+    return runs
+
+
+def initial_weights(model_path: str) -> dict[str, torch.Tensor]:
+    """The saved model's parameters in fp32 (to show a run moved them)."""
+    from transformers import AutoModelForCausalLM
+
+    return {k: v.float() for k, v in AutoModelForCausalLM.from_pretrained(model_path).state_dict().items()}
+
+
 # Runs that should train the same parameters differ only by float summation order. Adam divides by sqrt(v):
 # where a gradient is ~eps that noise moves an element by a visible fraction of lr (CI once saw 2.1e-5). A
 # real mismatch (wrong normalising, wrong shard) changes gradient directions and moves elements by ~lr=1e-3.
