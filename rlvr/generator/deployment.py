@@ -27,6 +27,7 @@ from ray import serve
 from rlvr.config.schema import GeneratorConfig, RlvrConfig
 from rlvr.errors import RlvrUserError
 from rlvr.generator.base import SamplingConfig
+from rlvr.heap import release_free_heap
 from rlvr.types import Sample
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class GeneratorDeployment:
         self._lost: tuple[int, int] | None = None  # a version whose objects died with their publisher
         if self._needs_sync():
             self._sync()
+        release_free_heap()  # loading's temporaries (an fp32 checkpoint cast to bf16, say)
         self.loop = EngineLoop(self.backend, self._needs_sync, self._sync)
         self.replica_id = serve.get_replica_context().replica_id.unique_id
 
@@ -92,6 +94,7 @@ class GeneratorDeployment:
                 yield from decode_chunk(chunk)
 
         self.backend.load_weights(items(), version, epoch)
+        release_free_heap()
 
     async def generate_timed(
         self, prompts: list[str], sampling: SamplingConfig

@@ -15,7 +15,8 @@ already in the object store. Out: `latest_tagged() -> (epoch, version, refs)` (a
 
 Why lending needs `adopt`: Ray 2.56+ has no `ray.put(_owner=...)`, so an object is owned by whoever put it
 and dies with that process. A new commit drops the previous refs (a replica still reading them holds its
-own reference). Versions must grow within an epoch; `new_epoch=True` (a learner restarted from a
+own reference); a lent publish drops them before its chunks are put (`make_room`), so two versions never
+share the object store. Versions must grow within an epoch; `new_epoch=True` (a learner restarted from a
 checkpoint) bumps the epoch and accepts any version. `wait_newer` blocks until a newer version or a new
 epoch lands (the actor runs several threads, see `get_or_create_store`).
 """
@@ -28,6 +29,7 @@ from typing import Any
 
 import ray
 
+from rlvr.generator.object_store import bytes_used, wait_for_release
 from rlvr.generator.weight_chunks import DEFAULT_CHUNK_BYTES, encode_chunks
 
 DEFAULT_NAME = "rlvr-weight-store"
@@ -47,6 +49,17 @@ class WeightStore:
         """Raise ValueError when `version` would be refused (so a publisher can skip sending it)."""
         if not new_epoch and version <= self._version:
             raise ValueError(f"weight version {version} is not newer than the stored {self._version}")
+
+    def make_room(self, version: int, new_epoch: bool = False) -> bool:
+        """Before a lent publish of `version`: check it, then drop the refs of the version it replaces, so
+        its copy is freed before the new chunks are put (the object store held both, one extra copy of the
+        weights, at every publish). Replicas keep the weights they loaded, and a replica reading the old
+        version holds its own refs; until the commit, `latest_tagged` says there is nothing newer to load. Returns whether refs were dropped."""
+        with self._changed:
+            self.check(version, new_epoch)
+            dropped = self._refs is not None
+            self._refs, self._borrowed = None, False
+            return dropped
 
     def stage(self, token: str, chunk_ref: list[Any]) -> int:
         """Take ownership of one chunk of an upcoming commit; returns the chunks staged so far."""
@@ -148,10 +161,16 @@ def publish_weights(
 ) -> int:
     """Send `state` (any dtype, kept as is) chunk by chunk and publish it as `version`. `lend=True`: one copy,
     owned by this process, which must outlive the replicas' reads or call `store.adopt` before exiting."""
-    ray.get(store.check.remote(version, new_epoch), timeout=timeout_s)  # refused: send nothing
     if lend:
+        before = bytes_used()
+        dropped = ray.get(
+            store.make_room.remote(version, new_epoch), timeout=timeout_s
+        )  # refused: send nothing
+        if dropped:  # the replaced version (about this size) must be gone before the new one is put
+            wait_for_release(before, state_bytes(state))
         refs = [ray.put(chunk) for chunk in encode_chunks(state, chunk_bytes)]
         return int(ray.get(store.commit_refs.remote(version, refs, new_epoch), timeout=timeout_s))
+    ray.get(store.check.remote(version, new_epoch), timeout=timeout_s)  # refused: send nothing
     token = uuid.uuid4().hex
     try:
         for chunk in encode_chunks(state, chunk_bytes):
@@ -162,3 +181,7 @@ def publish_weights(
     except BaseException:
         store.abort.remote(token)
         raise
+
+
+def state_bytes(state: dict[str, Any]) -> int:
+    return sum(int(v.numel() * v.element_size()) for v in state.values() if hasattr(v, "element_size"))

@@ -94,9 +94,9 @@ def start_learners(
     namespace: str | None = None,
 ) -> LearnerGroup:
     from ray.train import FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
 
     from rlvr.learner.process_group import BoundStoreTorchConfig
+    from rlvr.learner.trainer import LeanTorchTrainer
     from rlvr.learner.worker import train_loop_per_worker
 
     lc = cfg.learner
@@ -117,7 +117,7 @@ def start_learners(
         "pid_dir": str(run_dir / "learner" / "pids"),
         "run_dir": str(run_dir),
     }
-    trainer = TorchTrainer(
+    trainer = LeanTorchTrainer(
         train_loop_per_worker,
         train_loop_config=loop_config,
         # GPU: one group serving both devices; the learner's scalar collectives stay on gloo (CPU tensors),

@@ -8,6 +8,7 @@ advantages and never branches on the algorithm name: the loss comes from the str
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import shutil
@@ -23,10 +24,12 @@ import torch
 import torch.distributed as dist
 
 from rlvr.config.schema import RlvrConfig
+from rlvr.heap import release_free_heap
 from rlvr.learner import checkpoint as ckpt
 from rlvr.learner.batching import TrainBatch, collate, micro_batches
 from rlvr.learner.collectives import agree, all_max, all_mean, all_sum
 from rlvr.learner.ds_config import build_optimizer, deepspeed_config, plan_batches
+from rlvr.learner.lean_step import use_lean_step
 from rlvr.learner.lora import apply_lora
 from rlvr.learner.off_policy import importance_weights
 from rlvr.learner.publish import gather_full_state, keep_after_exit, publish
@@ -96,9 +99,12 @@ class _Learner:
         self.engine, _, _, _ = deepspeed.initialize(
             model=model, optimizer=opt, lr_scheduler=sched, config=ds_cfg, dist_init_required=False
         )
+        use_lean_step(self.engine)  # bf16 at ZeRO-0: fp32 gradients one parameter at a time
+        del model, opt
         self.ref = None
         if self.lc.reference_model:
             self.ref = load_reference_model(self.model_path, self.cfg.model).to(self.device)
+        release_free_heap()  # the fp32 model DeepSpeed cast to bf16, and loading's temporaries
 
         self.step, self.version, self.epoch, self.consumed = 0, 0, 0, 0
         self.restarted = False
@@ -341,9 +347,15 @@ class _Learner:
                 self._save(metrics, full)
                 last_saved = self.step
             del full  # a full copy of the weights: not held through the next step's training
+            release_free_heap()
         if self.step != last_saved:
             dtype = self._weight_dtype()
             self._save(metrics, gather_full_state(self.engine, self.lc.zero_stage, self.rank, dtype))
+        # Trained and saved: free the weights and optimizer state before the store copies the published
+        # weights (below), so the two are never held at once.
+        self.engine = self.ref = None
+        gc.collect()
+        release_free_heap()
         if self.rank == 0:
             keep_after_exit(self.store)  # the published weights are this process's objects
 

@@ -21,6 +21,7 @@ from rlvr.config import RlvrConfig
 from rlvr.data.loader import load_prompts
 from rlvr.errors import RlvrRunError, RlvrUserError
 from rlvr.generator.weight_store import get_or_create_store
+from rlvr.heap import release_free_heap
 from rlvr.learner.launcher import resolve_resume, start_learners
 from rlvr.pipeline.buffer import TrajectoryBuffer
 from rlvr.pipeline.components import start_rollout
@@ -64,6 +65,7 @@ def run_training(cfg: RlvrConfig) -> dict[str, Any]:
     algo = algorithm_from_config(cfg.algorithm)
     # Model, tokenizer and prompts: every config problem surfaces here, before any process starts.
     prepared = prepare(cfg)
+    release_free_heap()  # what reading and tokenizing the dataset freed
     startup.mark("prepared")
     resume = resolve_resume(cfg)
     run_dir = make_run_dir(cfg)

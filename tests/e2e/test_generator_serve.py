@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from typing import Any
 
 import pytest
 import ray
@@ -204,6 +205,48 @@ def test_lent_weights_outlive_their_publisher_only_when_adopted(gen, hf):
 
     assert publish_weights(store, base_version + 3, new) == base_version + 3  # a newer version loads again
     assert all(g[0].weight_version == base_version + 3 for g in client.generate(PROMPTS[:1], GREEDY))
+
+
+def _plasma_bytes_used() -> int:
+    from ray._private.internal_api import get_memory_info_reply, get_state_from_address
+
+    return int(get_memory_info_reply(get_state_from_address(None)).store_stats.object_store_bytes_used)
+
+
+@ray.remote(num_cpus=0)
+class _Holder:
+    """A publisher that stays alive: what it lends lives as long as someone holds a reference."""
+
+    def publish(self, store: Any, version: int, mib: int) -> int:
+        from rlvr.generator.weight_store import publish_weights
+
+        return publish_weights(store, version, {"w": torch.ones(mib * 2**18)}, lend=True)  # fp32: mib MiB
+
+
+def test_a_lent_publish_frees_the_version_it_replaces_before_putting_its_own(ray_cluster):
+    """Two versions never share the object store: `make_room` (the first call of a lent publish) drops the
+    refs of the version being replaced, so its copy is gone before the new chunks are put."""
+    from rlvr.generator.weight_store import get_or_create_store
+
+    store = get_or_create_store("rlvr-test-make-room")
+    holder = _Holder.remote()
+    before = _plasma_bytes_used()
+    assert ray.get(holder.publish.remote(store, 1, 64)) == 1
+    lent = _plasma_bytes_used() - before
+    assert lent >= 60 * 2**20, lent  # the lent copy is in the object store, owned by the live publisher
+    with pytest.raises(ray.exceptions.RayTaskError, match="not newer"):
+        ray.get(store.make_room.remote(1))  # a refused version drops nothing
+    assert ray.get(store.latest_tagged.remote())[1] == 1
+    assert ray.get(store.make_room.remote(2)) is True  # it dropped the refs of version 1
+    deadline = time.monotonic() + 30
+    while _plasma_bytes_used() - before > 8 * 2**20 and time.monotonic() < deadline:
+        time.sleep(0.2)  # freeing is asynchronous (the owner learns the borrower let go)
+    assert _plasma_bytes_used() - before <= 8 * 2**20, "the replaced version still holds the object store"
+    assert ray.get(store.latest_tagged.remote()) is None  # in the gap: nothing newer to load
+    assert ray.get(holder.publish.remote(store, 2, 64)) == 2
+    assert ray.get(store.latest_tagged.remote())[1] == 2
+    ray.kill(holder)
+    ray.kill(store)
 
 
 def hf_base_state(hf) -> dict:

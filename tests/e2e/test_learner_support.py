@@ -64,7 +64,7 @@ def step_trajs(step: int, n_groups: int, group_size: int, version: int, seed: in
 
 @ray.remote(num_cpus=0)
 class FakeWeightStore:
-    """The WeightStore protocol (check / stage / commit / commit_refs / adopt, epochs) plus every version's
+    """The WeightStore protocol (check / make_room / stage / commit / commit_refs / adopt, epochs) plus every version's
     weights kept for assertions (the real store keeps only the newest)."""
 
     def __init__(self) -> None:
@@ -81,6 +81,10 @@ class FakeWeightStore:
     def check(self, version: int, new_epoch: bool = False) -> None:
         if not new_epoch and self.history and version <= self.history[-1][0]:  # the real store's rule
             raise ValueError(f"weight version {version} is not newer than the stored {self.history[-1][0]}")
+
+    def make_room(self, version: int, new_epoch: bool = False) -> bool:
+        self.check(version, new_epoch)
+        return False  # every version is kept (copied) for the assertions: nothing to drop
 
     def stage(self, token: str, chunk_ref: list[Any]) -> int:
         # Own a copy: the learner worker that put the chunk frees it (and may exit) before the test reads it.

@@ -1,0 +1,32 @@
+"""Hand freed heap memory back to the operating system.
+
+glibc keeps memory that a process freed in its heap for reuse, so a process that once held a large
+temporary (a model loaded in fp32 before its bf16 cast, a checkpoint being written) stays that large.
+`malloc_trim(0)` returns the whole free pages. Measured on the SmolLM2-135M learner: 0.43 GiB back after
+DeepSpeed's set-up, in about 30 ms. A no-op where the C library has no `malloc_trim` (macOS, musl).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+from functools import cache
+
+
+@cache
+def _trim() -> object | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    except OSError:
+        return None
+
+
+def release_free_heap() -> bool:
+    """Return the heap's free pages to the OS; True where the C library has `malloc_trim` (whether or not
+    there was anything to return)."""
+    fn = _trim()
+    if not callable(fn):
+        return False
+    fn(0)
+    return True
