@@ -54,7 +54,8 @@ class WeightStore:
         """Before a lent publish of `version`: check it, then drop the refs of the version it replaces, so
         its copy is freed before the new chunks are put (the object store held both, one extra copy of the
         weights, at every publish). Replicas keep the weights they loaded, and a replica reading the old
-        version holds its own refs; until the commit, `latest_tagged` says there is nothing newer to load. Returns whether refs were dropped."""
+        version holds its own refs; until the commit, `latest_tagged` says there is nothing newer to load.
+        Returns whether refs were dropped."""
         with self._changed:
             self.check(version, new_epoch)
             dropped = self._refs is not None
@@ -163,9 +164,8 @@ def publish_weights(
     owned by this process, which must outlive the replicas' reads or call `store.adopt` before exiting."""
     if lend:
         before = bytes_used()
-        dropped = ray.get(
-            store.make_room.remote(version, new_epoch), timeout=timeout_s
-        )  # refused: send nothing
+        # A refused version raises here: nothing is sent.
+        dropped = ray.get(store.make_room.remote(version, new_epoch), timeout=timeout_s)
         if dropped:  # the replaced version (about this size) must be gone before the new one is put
             wait_for_release(before, state_bytes(state))
         refs = [ray.put(chunk) for chunk in encode_chunks(state, chunk_bytes)]
@@ -184,4 +184,5 @@ def publish_weights(
 
 
 def state_bytes(state: dict[str, Any]) -> int:
+    """Bytes of the tensors in `state` (what one version of it takes in the object store, about)."""
     return sum(int(v.numel() * v.element_size()) for v in state.values() if hasattr(v, "element_size"))
