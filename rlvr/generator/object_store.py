@@ -15,9 +15,13 @@ import time
 def bytes_used() -> int | None:
     """Bytes in use in the object store (all nodes), or None where Ray's stats cannot be read."""
     try:
+        import ray
         from ray._private.internal_api import get_memory_info_reply, get_state_from_address
 
-        return int(get_memory_info_reply(get_state_from_address(None)).store_stats.object_store_bytes_used)
+        # This process's cluster, by its GCS address: with None, Ray reads /tmp/ray/ray_current_cluster,
+        # which names whichever cluster started last on this machine (possibly one long gone).
+        state = get_state_from_address(ray.get_runtime_context().gcs_address)
+        return int(get_memory_info_reply(state).store_stats.object_store_bytes_used)
     except Exception:  # noqa: BLE001 - a private API: a missing or changed one only skips the wait
         return None
 

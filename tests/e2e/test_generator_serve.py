@@ -208,9 +208,11 @@ def test_lent_weights_outlive_their_publisher_only_when_adopted(gen, hf):
 
 
 def _plasma_bytes_used() -> int:
-    from ray._private.internal_api import get_memory_info_reply, get_state_from_address
+    from rlvr.generator.object_store import bytes_used
 
-    return int(get_memory_info_reply(get_state_from_address(None)).store_stats.object_store_bytes_used)
+    used = bytes_used()
+    assert used is not None, "the object store's usage could not be read"
+    return used
 
 
 @ray.remote(num_cpus=0)
