@@ -10,19 +10,30 @@ store's usage; this reads the raylet's stats and, if that is unavailable, does n
 from __future__ import annotations
 
 import time
+from functools import lru_cache
+from typing import Any
+
+
+@lru_cache(maxsize=4)
+def _cluster_state(gcs_address: str) -> Any:
+    """One GCS connection per cluster, reused by every poll (a failed connect is not cached)."""
+    from ray._private.internal_api import get_state_from_address
+
+    return get_state_from_address(gcs_address)
 
 
 def bytes_used() -> int | None:
     """Bytes in use in the object store (all nodes), or None where Ray's stats cannot be read."""
     try:
         import ray
-        from ray._private.internal_api import get_memory_info_reply, get_state_from_address
+        from ray._private.internal_api import get_memory_info_reply
 
         # This process's cluster, by its GCS address: with None, Ray reads /tmp/ray/ray_current_cluster,
         # which names whichever cluster started last on this machine (possibly one long gone).
-        state = get_state_from_address(ray.get_runtime_context().gcs_address)
+        state = _cluster_state(ray.get_runtime_context().gcs_address)
         return int(get_memory_info_reply(state).store_stats.object_store_bytes_used)
     except Exception:  # noqa: BLE001 - a private API: a missing or changed one only skips the wait
+        _cluster_state.cache_clear()  # a cluster restarted at the same address gets a fresh connection
         return None
 
 

@@ -215,6 +215,18 @@ def _plasma_bytes_used() -> int:
     return used
 
 
+def _settled_plasma_bytes(timeout_s: float = 15.0) -> int:
+    """The object store's usage once two reads 0.5 s apart agree."""
+    deadline, last = time.monotonic() + timeout_s, _plasma_bytes_used()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = _plasma_bytes_used()
+        if now == last:
+            return now
+        last = now
+    return last
+
+
 @ray.remote(num_cpus=0)
 class _Holder:
     """A publisher that stays alive: what it lends lives as long as someone holds a reference."""
@@ -232,7 +244,8 @@ def test_a_lent_publish_frees_the_version_it_replaces_before_putting_its_own(ray
 
     store = get_or_create_store("rlvr-test-make-room")
     holder = _Holder.remote()
-    before = _plasma_bytes_used()
+    ray.get(holder.__ray_ready__.remote())
+    before = _settled_plasma_bytes()  # earlier tests' objects may still be being freed
     assert ray.get(holder.publish.remote(store, 1, 64)) == 1
     lent = _plasma_bytes_used() - before
     assert lent >= 60 * 2**20, lent  # the lent copy is in the object store, owned by the live publisher
