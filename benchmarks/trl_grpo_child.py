@@ -1,6 +1,6 @@
 """One TRL GRPOTrainer run for `benchmarks/vs_trl.py`, executed by the TRL virtual environment's python.
 
-In: a JSON spec file (model folder, prompts JSONL, batch shape, TRL settings) given as argv[1]. Out: a JSON
+In: a JSON spec file (model folder, prompts JSONL, batch shape, TRL settings, `chat`: the prompts as user turns) given as argv[1]. Out: a JSON
 result file (argv[2]) with the wall-clock time of every optimizer step, TRL's per-step log history and the
 model's parameter count. Must never import rlvr: TRL lives in its own venv (other transformers pins), so the
 reward and the tokenizer are rebuilt here from plain files.
@@ -12,22 +12,30 @@ import json
 import re
 import sys
 import time
+from typing import Any
 
 T_START = time.time()  # before the heavy imports: the parent's wall time includes them too
 
 import torch  # noqa: E402
 from datasets import load_dataset  # noqa: E402
-from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, TrainerCallback  # noqa: E402
+from transformers import (  # noqa: E402
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+    TrainerCallback,
+)
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 
 
-def boxed_int_reward(completions: list[str], answer: list[str], **_: object) -> list[float]:
-    """1.0 when the first `\\boxed{...}` holds the gold integer (rlvr's math verifier with boxed_first
-    extraction agrees on integer answers), else 0.0."""
+def boxed_int_reward(completions: list[Any], answer: list[str], **_: object) -> list[float]:
+    """1.0 when the first `\\boxed{...}` holds the gold integer (rlvr's math verifier agrees on integer
+    answers), else 0.0. A conversational prompt's completion is a list of messages."""
     out = []
-    for text, gold in zip(completions, answer, strict=True):
+    for completion, gold in zip(completions, answer, strict=True):
+        text = completion if isinstance(completion, str) else completion[-1]["content"]
         m = BOXED.search(text)
         try:
             ok = m is not None and int(m.group(1).strip()) == int(gold)
@@ -68,14 +76,29 @@ def load_tokenizer(model_dir: str) -> PreTrainedTokenizerFast:
     return tok
 
 
+def load_chat_tokenizer(model_dir: str) -> PreTrainedTokenizerBase:
+    """A real model's own tokenizer (a llama-family BPE, which Auto* keeps), checked to round-trip and to
+    carry the chat template TRL renders conversational prompts with."""
+    tok = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
+    probe = "What is 37 + 58? Put the final answer in \\boxed{}."
+    if tok.decode(tok(probe, add_special_tokens=False)["input_ids"]) != probe or not tok.chat_template:
+        raise SystemExit(f"{model_dir}: tokenizer does not round-trip or has no chat template")
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
 def main() -> None:
     spec = json.loads(open(sys.argv[1]).read())
     torch.manual_seed(spec["seed"])
     if spec.get("torch_threads"):
         torch.set_num_threads(spec["torch_threads"])
-    tok = load_tokenizer(spec["model_dir"])
+    chat = bool(spec.get("chat"))
+    tok = load_chat_tokenizer(spec["model_dir"]) if chat else load_tokenizer(spec["model_dir"])
     model = AutoModelForCausalLM.from_pretrained(spec["model_dir"], dtype=torch.float32)
     data = load_dataset("json", data_files=spec["data_file"], split="train")
+    if chat:  # TRL renders a list of messages with the tokenizer's chat template (add_generation_prompt)
+        data = data.map(lambda row: {"prompt": [{"role": "user", "content": row["prompt"]}]})
     batch = spec["prompts_per_step"] * spec["n_samples"]
     kwargs = dict(
         output_dir=spec["output_dir"],

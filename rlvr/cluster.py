@@ -105,6 +105,16 @@ def _connect_existing(cfg: ClusterConfig) -> dict[str, Any]:
     return {"address": cfg.address, "started": False, "dashboard": None, "message": msg}
 
 
+_started: set[str] = set()  # GCS addresses of the clusters this process started (`started_here`)
+
+
+def started_here() -> bool:
+    """Whether the cluster this process is connected to is a local one it started (one fixed node)."""
+    import ray
+
+    return ray.is_initialized() and ray.get_runtime_context().gcs_address in _started
+
+
 def _start_local(cfg: ClusterConfig) -> dict[str, Any]:
     import ray
 
@@ -139,6 +149,7 @@ def _start_local(cfg: ClusterConfig) -> dict[str, Any]:
             **kwargs,
         )
     address_info: dict[str, Any] = getattr(ctx, "address_info", {})
+    _started.add(ray.get_runtime_context().gcs_address)
     dashboard = f"http://{ctx.dashboard_url}" if cfg.dashboard and ctx.dashboard_url else None
     scope = "local-only (loopback)" if local_only else f"reachable on {cfg.host}"
     auth = f"token auth on, token file {token_file}" if token_file else "token auth OFF"

@@ -95,6 +95,7 @@ def start_learners(
 ) -> LearnerGroup:
     from ray.train import FailureConfig, RunConfig, ScalingConfig
 
+    from rlvr.cluster import started_here
     from rlvr.learner.process_group import BoundStoreTorchConfig
     from rlvr.learner.trainer import LeanTorchTrainer
     from rlvr.learner.worker import train_loop_per_worker
@@ -131,5 +132,6 @@ def start_learners(
             **run_config_kwargs(storage),
             failure_config=FailureConfig(max_failures=2),
         ),
+        autoscaling=not started_here(),  # a local cluster rlvr started has no autoscaler to ask
     )
     return LearnerGroup(trainer, run_dir, storage)

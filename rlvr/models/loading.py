@@ -111,6 +111,10 @@ def model_max_len(path: str) -> int | None:
 def _torch_dtype(dtype: str) -> Any:
     import torch
 
+    if dtype == "auto":  # a run resolves it before start-up (prepare); direct callers get the same rule here
+        from rlvr.models.dtype import auto_dtype
+
+        dtype = auto_dtype(torch.cuda.is_available())
     if dtype not in DTYPES:
         raise RlvrUserError(f"model.dtype: '{dtype}' is not one of {', '.join(DTYPES)}")
     return getattr(torch, dtype)

@@ -1,10 +1,10 @@
 """Everything a run or an eval checks before it starts a single process.
 
 In: a validated `RlvrConfig`. Out: a `Prepared` (local model path, tokenizer, prompts) and a config with
-its derived values filled in: the generator's dtype follows model.dtype, max_model_len is clamped to the
-model's context, vLLM's CPU KV cache is sized from the longest prompt, chat-templated prompts are tokenized
-without extra special tokens. Every problem here is a one-line `RlvrUserError` naming the key, raised
-before any run directory or Ray process exists.
+its derived values filled in: model.dtype=auto is resolved (rlvr/models/dtype.py), the generator's dtype
+follows model.dtype, max_model_len is clamped to the model's context, vLLM's CPU KV cache is sized from the
+longest prompt, chat-templated prompts are tokenized without extra special tokens. Every problem here is a one-line `RlvrUserError` naming the key, raised
+before any run directory or component exists (`rlvr run` starts Ray meanwhile and stops it again).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from rlvr.config.schema import KV_MIN_GIB, RlvrConfig
 from rlvr.data.loader import load_prompts
 from rlvr.errors import RlvrUserError
+from rlvr.models.dtype import auto_dtype, cpu_has_native_bf16
 from rlvr.models.loading import kv_bytes_per_token, model_max_len, resolve_model_path
 from rlvr.models.tokenizer import check_roundtrip, load_tokenizer
 from rlvr.types import Prompt
@@ -57,6 +58,17 @@ def kv_cache_gib(cfg: RlvrConfig, model_path: str, longest_prompt: int | None = 
 def derive(cfg: RlvrConfig, model_path: str) -> None:
     """Fill in the config values that follow from others (in place)."""
     gen = cfg.generator
+    uses_gpu = cfg.learner.use_gpu or gen.num_gpus > 0
+    if cfg.model.dtype == "auto":
+        cfg.model.dtype = auto_dtype(uses_gpu)
+        log.info("model.dtype=auto: %s", cfg.model.dtype)
+    elif (cfg.model.dtype == "bfloat16" or cfg.learner.bf16) and not uses_gpu and not cpu_has_native_bf16():
+        key = "model.dtype=bfloat16" if cfg.model.dtype == "bfloat16" else "learner.bf16=true"
+        warnings.warn(
+            f"{key}: this CPU has no native bf16 (oneDNN emulates it), so training and generation run many "
+            "times slower than in float32; model.dtype=auto picks float32 here",
+            stacklevel=2,
+        )
     if gen.dtype in ("auto", None, ""):
         gen.dtype = cfg.model.dtype
     limit = model_max_len(model_path)

@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from rlvr.pipeline.components import start_rollout
 from rlvr.pipeline.controller import Controller, PendingRollout
 from rlvr.pipeline.health import NoAnswerMonitor
 from rlvr.pipeline.logger import MetricsLogger
-from rlvr.pipeline.prepare import prepare
+from rlvr.pipeline.prepare import Prepared, prepare
 from rlvr.pipeline.rundir import make_run_dir, remove_if_unused
 from rlvr.pipeline.samples import SampleLog
 from rlvr.pipeline.startup import Startup
@@ -63,19 +64,16 @@ def run_training(cfg: RlvrConfig) -> dict[str, Any]:
     startup = Startup()
     startup.mark("config")
     algo = algorithm_from_config(cfg.algorithm)
-    # Model, tokenizer and prompts: every config problem surfaces here, before any process starts.
-    prepared = prepare(cfg)
-    release_free_heap()  # what reading and tokenizing the dataset freed
-    startup.mark("prepared")
     resume = resolve_resume(cfg)
+    # Model, tokenizer and prompts are read while Ray starts (each alone leaves a core idle). Every problem
+    # in them still fails the run before a run directory or any component exists.
+    prepared, info = _prepare_while_connecting(cfg, startup)
+    _say(info["message"])
     run_dir = make_run_dir(cfg)
     buffer: Any = None
     learners: Any = None
     try:
         logger = MetricsLogger(cfg.logging, run_dir, cfg.trainer.max_steps)  # a missing wandb fails fast
-        info = connect(cfg.cluster)
-        startup.mark("ray")
-        _say(info["message"])
         check_run_resources(cfg)
         initial = _resume_state(resume) if resume else None
         tag = run_dir.name.replace("_", "-")[-40:]
@@ -154,6 +152,38 @@ def run_training(cfg: RlvrConfig) -> dict[str, Any]:
     else:
         _say(f"done in {summary['wall_s']}s; checkpoint {summary['checkpoint']}")
     return summary
+
+
+def _prepare_while_connecting(cfg: RlvrConfig, startup: Startup) -> tuple[Prepared, dict[str, Any]]:
+    """`prepare` in a thread while this one connects to (or starts) Ray. `derive` fills in only generator
+    and learner values, which `connect` does not read. If `prepare` fails, a cluster started here is shut
+    down again and its error is raised."""
+    done_at: list[float] = []
+
+    def _prepare() -> Prepared:
+        out = prepare(cfg)
+        release_free_heap()  # what reading and tokenizing the dataset freed
+        done_at.append(time.time())
+        return out
+
+    with ThreadPoolExecutor(1, thread_name_prefix="rlvr-prepare") as pool:
+        preparing = pool.submit(_prepare)
+        try:
+            info = connect(cfg.cluster)
+        except BaseException:
+            err = preparing.exception()  # waits: as before, a problem in the config is the one reported
+            if err is not None:
+                raise err from None
+            raise
+        startup.mark("ray")
+        try:
+            prepared = preparing.result()
+        except BaseException:
+            if info.get("started"):
+                ray.shutdown()
+            raise
+    startup.mark("prepared", done_at[0])
+    return prepared, info
 
 
 def check_run_resources(cfg: RlvrConfig) -> None:

@@ -35,3 +35,47 @@ def test_heap_release_is_available_on_this_platform():
     from rlvr.heap import release_free_heap
 
     assert release_free_heap() is (sys.platform == "linux")  # glibc here; elsewhere a no-op
+
+
+def _controller_kwargs(cls, monkeypatch, **trainer_kwargs) -> dict:
+    """What the trainer hands Ray Train's controller (captured instead of starting one)."""
+    from ray.train import ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    seen: dict = {}
+    monkeypatch.setattr(TorchTrainer, "_initialize_and_run_controller", lambda self, **kw: seen.update(kw))
+    from ray.train.v2._internal.execution.scaling_policy import create_scaling_policy
+
+    trainer = cls(lambda: None, scaling_config=ScalingConfig(num_workers=2), **trainer_kwargs)
+    trainer._initialize_and_run_controller(scaling_policy=create_scaling_policy(trainer.scaling_config))
+    return seen
+
+
+@pytest.mark.parametrize("autoscaling", [True, False])
+def test_a_fixed_local_cluster_gets_the_fixed_policy_without_autoscaler_requests(monkeypatch, autoscaling):
+    from ray.train.v2._internal.execution.scaling_policy.fixed import FixedScalingPolicy
+
+    import rlvr.learner.trainer as lean
+
+    policy = _controller_kwargs(lean.LeanTorchTrainer, monkeypatch, autoscaling=autoscaling)["scaling_policy"]
+    assert isinstance(policy, FixedScalingPolicy)  # still num_workers, fixed
+    assert (type(policy) is lean.FixedNoAutoscalerPolicy) is (not autoscaling)
+    if not autoscaling:
+
+        class Run:
+            run_id = "r1"
+
+        policy.after_controller_start(Run())  # no coordinator actor is created or asked
+        assert policy._coordinator_client is None and policy._requester_id == "train-r1"
+        decision = policy.make_decision_for_non_running_worker_group()
+        assert decision.num_workers == 2
+        policy.before_controller_abort()  # cancelling nothing is a no-op
+
+
+def test_started_here_is_false_without_a_cluster(monkeypatch):
+    import ray
+
+    from rlvr.cluster import started_here
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    assert started_here() is False

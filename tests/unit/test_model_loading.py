@@ -135,7 +135,9 @@ def test_trust_remote_code_is_forwarded(tiny, monkeypatch):
 
 def test_hf_preset_has_real_model_defaults():
     cfg = rlvr.load_config(["model=hf"])
-    assert cfg.model.path == "Qwen/Qwen2.5-0.5B-Instruct" and cfg.model.dtype == "bfloat16"
+    assert (
+        cfg.model.path == "Qwen/Qwen2.5-0.5B-Instruct" and cfg.model.dtype == "auto"
+    )  # bf16 where native (prepare)
     assert cfg.learner.lr == 1e-6 and cfg.learner.gradient_checkpointing
     assert cfg.generator.max_tokens == 512 and cfg.generator.max_model_len == 1024
     assert cfg.trainer.prompts_per_step == 4

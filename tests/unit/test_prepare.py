@@ -116,3 +116,45 @@ def test_counted_prompts_shrink_the_kv_cache_but_never_below_one_full_sequence(t
     (tmp_path / "config.json").write_text(json.dumps(big))
     one = load_config([*base, "trainer.prompts_per_step=1", "generator.n_samples=1"])
     assert kv_cache_gib(one, str(tmp_path), longest_prompt=10) == round(1.05 * 1024 * 327_680 / 2**30, 3)
+
+
+@pytest.mark.parametrize(
+    ("native", "overrides", "want"),
+    [
+        (False, [], "float32"),  # an AVX2-only CPU emulates bf16: float32
+        (True, [], "bfloat16"),  # AVX-512 / AMX: bf16 kernels
+        (False, ["learner.use_gpu=true"], "bfloat16"),
+        (False, ["generator.num_gpus=0.5"], "bfloat16"),
+    ],
+)
+def test_auto_dtype_is_bf16_only_where_it_is_native(monkeypatch, tmp_path: Path, native, overrides, want):
+    import rlvr.pipeline.prepare as prep
+
+    monkeypatch.setattr(prep, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr("rlvr.models.dtype.cpu_has_native_bf16", lambda: native)
+    cfg = load_config(["model.dtype=auto", *overrides])
+    derive(cfg, _model(tmp_path))
+    assert (cfg.model.dtype, cfg.generator.dtype) == (want, want)  # the generator follows the resolved one
+
+
+@pytest.mark.parametrize("key", ["model.dtype=bfloat16", "learner.bf16=true"])
+def test_asking_for_bf16_on_a_cpu_that_emulates_it_warns_naming_the_key(monkeypatch, tmp_path: Path, key):
+    import warnings
+
+    import rlvr.pipeline.prepare as prep
+
+    monkeypatch.setattr(prep, "cpu_has_native_bf16", lambda: False)
+    with pytest.warns(UserWarning, match=f"{key}: this CPU has no native bf16"):
+        derive(load_config([key]), _model(tmp_path))
+    monkeypatch.setattr(prep, "cpu_has_native_bf16", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # native: no warning
+        derive(load_config([key]), _model(tmp_path))
+
+
+def test_the_hf_preset_resolves_its_dtype_from_the_hardware() -> None:
+    from rlvr.models.dtype import auto_dtype, cpu_has_native_bf16
+
+    assert load_config(["model=hf"]).model.dtype == "auto"
+    assert auto_dtype(False) == ("bfloat16" if cpu_has_native_bf16() else "float32")
+    assert auto_dtype(True) == "bfloat16"

@@ -1,8 +1,10 @@
-"""The start-up timeline: seconds since the process began, first mark wins, fixed order."""
+"""The start-up timeline: seconds since the process began, first mark wins, fixed order; the model and
+prompts are prepared while Ray starts, and a problem in them is still the error a run fails with."""
 
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -51,3 +53,66 @@ def test_the_buffer_records_a_learners_first_ask_and_first_batch():
     assert core.try_take(0, 0, 1, 2, current_version=0, max_staleness=1) is not None
     c = core.counters()
     assert c["first_ask_at"] == asked and c["first_take_at"] >= asked
+
+
+CFG = SimpleNamespace(cluster=None)  # what _prepare_while_connecting reads itself
+
+
+def _overlap(monkeypatch, prepare_fn, connect_fn):
+    import rlvr.pipeline.run as run
+
+    shut: list[bool] = []
+    monkeypatch.setattr(run, "prepare", prepare_fn)
+    monkeypatch.setattr(run, "connect", connect_fn)
+    monkeypatch.setattr(run.ray, "shutdown", lambda: shut.append(True))
+    return run, shut
+
+
+def test_prepare_runs_while_ray_starts_and_marks_both(monkeypatch):
+    import threading
+
+    both = threading.Barrier(2, timeout=10)  # passes only if prepare and connect run at the same time
+
+    def prepare(cfg):
+        both.wait()
+        return "prepared"
+
+    def connect(cluster):
+        both.wait()
+        return {"started": True, "message": "m"}
+
+    run, shut = _overlap(monkeypatch, prepare, connect)
+    s = Startup(t0=0.0)
+    prepared, info = run._prepare_while_connecting(CFG, s)  # type: ignore[arg-type]
+    assert (prepared, info["started"], shut) == ("prepared", True, [])
+    assert {"prepared", "ray"} <= set(s.marks)
+
+
+@pytest.mark.parametrize("started", [True, False])
+def test_a_config_problem_stops_only_a_cluster_started_here_and_is_the_error_raised(monkeypatch, started):
+    from rlvr.errors import RlvrUserError
+
+    def prepare(cfg):
+        raise RlvrUserError("data.question_key: no column 'q'")
+
+    run, shut = _overlap(monkeypatch, prepare, lambda cluster: {"started": started, "message": "m"})
+    with pytest.raises(RlvrUserError, match="data.question_key"):
+        run._prepare_while_connecting(CFG, Startup())  # type: ignore[arg-type]
+    assert shut == ([True] if started else [])
+
+
+def test_when_both_fail_the_config_problem_is_reported(monkeypatch):
+    from rlvr.errors import RlvrUserError
+
+    def prepare(cfg):
+        raise RlvrUserError("model.path: not found")
+
+    def connect(cluster):
+        raise ConnectionError("cluster.address unreachable")
+
+    run, _ = _overlap(monkeypatch, prepare, connect)
+    with pytest.raises(RlvrUserError, match="model.path"):
+        run._prepare_while_connecting(CFG, Startup())  # type: ignore[arg-type]
+    monkeypatch.setattr(run, "prepare", lambda cfg: "ok")
+    with pytest.raises(ConnectionError):  # prepare fine: the cluster's own error
+        run._prepare_while_connecting(CFG, Startup())  # type: ignore[arg-type]
