@@ -14,7 +14,7 @@ from typing import Literal
 
 @functools.cache
 def cpu_has_native_bf16() -> bool:
-    """oneDNN's own check (AVX-512 BW/VL/DQ or AMX on x86, the BF16 extension on Arm)."""
+    """oneDNN's own check of this CPU's bf16 kernels (on x86: AVX-512 or AMX)."""
     import torch
 
     try:
