@@ -1,8 +1,8 @@
 """One TRL GRPOTrainer run for `benchmarks/vs_trl.py`, executed by the TRL virtual environment's python.
 
-In: a JSON spec file (model folder, prompts JSONL, batch shape, TRL settings, `chat`: the prompts as user turns) given as argv[1]. Out: a JSON
-result file (argv[2]) with the wall-clock time of every optimizer step, TRL's per-step log history and the
-model's parameter count. Must never import rlvr: TRL lives in its own venv (other transformers pins), so the
+In: a JSON spec file (model folder, prompts JSONL, batch shape, TRL settings, `chat`: the prompts as user
+turns) given as argv[1]. Out: a JSON result file (argv[2]) with the wall-clock time of every optimizer step,
+TRL's per-step log history and the model's parameter count. Must never import rlvr: TRL lives in its own venv (other transformers pins), so the
 reward and the tokenizer are rebuilt here from plain files.
 """
 

@@ -62,7 +62,8 @@ def derive(cfg: RlvrConfig, model_path: str) -> None:
     if cfg.model.dtype == "auto":
         cfg.model.dtype = auto_dtype(uses_gpu)
         log.info("model.dtype=auto: %s", cfg.model.dtype)
-    elif (cfg.model.dtype == "bfloat16" or cfg.learner.bf16) and not uses_gpu and not cpu_has_native_bf16():
+    # auto never picks an emulated bf16; learner.bf16=true still can, on top of any model.dtype.
+    if (cfg.model.dtype == "bfloat16" or cfg.learner.bf16) and not uses_gpu and not cpu_has_native_bf16():
         key = "model.dtype=bfloat16" if cfg.model.dtype == "bfloat16" else "learner.bf16=true"
         warnings.warn(
             f"{key}: this CPU has no native bf16 (oneDNN emulates it), so training and generation run many "

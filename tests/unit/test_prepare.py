@@ -137,19 +137,25 @@ def test_auto_dtype_is_bf16_only_where_it_is_native(monkeypatch, tmp_path: Path,
     assert (cfg.model.dtype, cfg.generator.dtype) == (want, want)  # the generator follows the resolved one
 
 
-@pytest.mark.parametrize("key", ["model.dtype=bfloat16", "learner.bf16=true"])
-def test_asking_for_bf16_on_a_cpu_that_emulates_it_warns_naming_the_key(monkeypatch, tmp_path: Path, key):
+@pytest.mark.parametrize(
+    ("key", "extra"),
+    [("model.dtype=bfloat16", []), ("learner.bf16=true", []), ("learner.bf16=true", ["model.dtype=auto"])],
+)
+def test_asking_for_bf16_on_a_cpu_that_emulates_it_warns_naming_the_key(
+    monkeypatch, tmp_path: Path, key, extra
+):
     import warnings
 
     import rlvr.pipeline.prepare as prep
 
     monkeypatch.setattr(prep, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr("rlvr.models.dtype.cpu_has_native_bf16", lambda: False)
     with pytest.warns(UserWarning, match=f"{key}: this CPU has no native bf16"):
-        derive(load_config([key]), _model(tmp_path))
+        derive(load_config([key, *extra]), _model(tmp_path))
     monkeypatch.setattr(prep, "cpu_has_native_bf16", lambda: True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # native: no warning
-        derive(load_config([key]), _model(tmp_path))
+        derive(load_config([key, *extra]), _model(tmp_path))
 
 
 def test_the_hf_preset_resolves_its_dtype_from_the_hardware() -> None:
