@@ -1,7 +1,8 @@
 """The `math` verifier: math_verify with configurable extraction, caching, a fast path and a hard timeout.
 
 In: a model response, a gold answer (bare LaTeX or text), options (`extraction`, `match_types`, `precision`,
-`strict`, `allow_set_relation_comp`, `timeout_s`) and any row metadata (ignored). Out: a `VerifierResult`.
+`strict`, `allow_set_relation_comp`, `require_evaluated`, `timeout_s`) and any row metadata (ignored).
+Out: a `VerifierResult`.
 The slow path (math_verify parse + symbolic compare) runs in a persistent child process that is killed and
 respawned when a check overruns `timeout_s`; the fast path (`math_fastpath`) decides common cases in-process
 only where its label provably equals math_verify's. Model output is never eval'd, exec'd or sympified here.
@@ -29,6 +30,7 @@ def make_options(
     precision: int = 6,
     strict: bool = True,
     allow_set_relation_comp: bool = False,
+    require_evaluated: bool = True,
 ) -> MathOptions:
     if extraction not in EXTRACTIONS:
         raise RlvrUserError(
@@ -42,7 +44,13 @@ def make_options(
         )
     if not isinstance(precision, int) or precision < 0:
         raise RlvrUserError(f"verifiers.specs.math.precision: {precision!r} must be a non-negative integer")
-    return MathOptions(extraction, kinds, precision, bool(strict), bool(allow_set_relation_comp))
+    if not isinstance(require_evaluated, bool):
+        raise RlvrUserError(
+            f"verifiers.specs.math.require_evaluated: {require_evaluated!r} must be true or false"
+        )
+    return MathOptions(
+        extraction, kinds, precision, bool(strict), bool(allow_set_relation_comp), require_evaluated
+    )
 
 
 class _LRU:
@@ -112,11 +120,14 @@ class MathVerifier:
         precision: int = 6,
         strict: bool = True,
         allow_set_relation_comp: bool = False,
+        require_evaluated: bool = True,
         timeout_s: float | None = None,
         fast_path: bool = True,
         **_metadata: Any,
     ) -> VerifierResult:
-        opts = make_options(extraction, match_types, precision, strict, allow_set_relation_comp)
+        opts = make_options(
+            extraction, match_types, precision, strict, allow_set_relation_comp, require_evaluated
+        )
         limit = self.timeout_s if timeout_s is None else float(timeout_s)
         if not isinstance(response, str) or not isinstance(ground_truth, str):
             return VerifierResult(
@@ -135,12 +146,13 @@ class MathVerifier:
             cached = self._answers.get(answer_key) if boxed is not None else None
             if cached is not None:
                 self.fast_hits += 1
-                return VerifierResult(float(cached[0]), cached[0], extracted=cached[1], reason="fast path")
-            label_or_none, extracted, gold_ok = self._worker.call(
+                label, extracted, why = cached
+                return VerifierResult(float(label), label, extracted=extracted, reason=why or "fast path")
+            label_or_none, extracted, gold_ok, why = self._worker.call(
                 "math_check", (response, ground_truth, opts), limit
             )
             if boxed is not None and label_or_none is not None and gold_ok:
-                self._answers.put(answer_key, (bool(label_or_none), extracted))
+                self._answers.put(answer_key, (bool(label_or_none), extracted, why))
         except CheckTimeout:
             return VerifierResult(
                 0.0, False, status=VerifyStatus.TIMEOUT, reason=f"check exceeded {limit:g} s"
@@ -152,7 +164,9 @@ class MathVerifier:
             return VerifierResult(0.0, False, status=VerifyStatus.NO_ANSWER, reason=reason)
         if not gold_ok:
             return VerifierResult(0.0, False, extracted, VerifyStatus.ERROR, "gold answer did not parse")
-        return VerifierResult(float(label_or_none), bool(label_or_none), extracted=extracted)
+        return VerifierResult(
+            float(label_or_none), bool(label_or_none), extracted=extracted, reason=why or ""
+        )
 
 
 register_verifier("math")(MathVerifier())

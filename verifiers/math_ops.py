@@ -27,6 +27,8 @@ class MathOptions:
     precision: int = 6
     strict: bool = True
     allow_set_relation_comp: bool = False
+    # Not math_verify's: where the gold is a number written out, so must the answer be (math_form.py).
+    require_evaluated: bool = True
 
 
 @lru_cache(maxsize=32)
@@ -111,13 +113,28 @@ def _extracted(parsed: list[Any]) -> str | None:
     return text[:200]
 
 
-def check(response: str, gold: str, opts: MathOptions) -> tuple[bool | None, str | None, bool]:
-    """(label, extracted, gold_parsed). label None means nothing was extracted from the response."""
+def check(response: str, gold: str, opts: MathOptions) -> tuple[bool | None, str | None, bool, str | None]:
+    """(label, extracted, gold_parsed, reason). label None means nothing was extracted from the response;
+    reason says why an answer of the right value is marked wrong (`require_evaluated`)."""
     gold_parsed = parse_gold(gold, opts)
     pred = _parse(response, opts)
     if not pred:
-        return None, None, bool(gold_parsed)
-    return _verify(gold_parsed, pred, opts), _extracted(pred), bool(gold_parsed)
+        return None, None, bool(gold_parsed), None
+    label = _verify(gold_parsed, pred, opts)
+    why = _unevaluated(gold_parsed, gold, pred) if label and opts.require_evaluated else None
+    return label and why is None, _extracted(pred), bool(gold_parsed), why
+
+
+def _unevaluated(gold_parsed: list[Any], gold: str, pred: list[Any]) -> str | None:
+    """Why a right-valued answer is arithmetic left undone, when the gold is a number written out."""
+    from rlvr.verifiers.math_form import unevaluated
+
+    text = pred[-1]
+    if not gold_parsed or not isinstance(text, str) or not getattr(gold_parsed[0], "is_number", False):
+        return None
+    if unevaluated(bare_gold(gold)) is not None:  # the gold is itself a product, power, ...: any form goes
+        return None
+    return unevaluated(text)
 
 
 def gold_signature(gold: str, opts: MathOptions) -> tuple[int | None, bool]:

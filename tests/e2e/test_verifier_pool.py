@@ -94,7 +94,7 @@ def test_adversarial_bounded_and_pool_healthy(pool, response: str) -> None:
         VerifyStatus.ERROR,
     )
     assert result.reward in (0.0, 1.0)
-    (after,) = pool.verify_batch([("math", r"\boxed{\frac{6}{2}}", "3", {})])
+    (after,) = pool.verify_batch([("math", r"\boxed{3.0}", "3", {})])  # not the fast path: the child
     assert after.correct
 
 

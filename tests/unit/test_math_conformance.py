@@ -18,8 +18,9 @@ SUITE = Path("conformance") / "math_verify_suite.jsonl"  # under ../shared
 def case_kwargs(case: dict[str, Any]) -> dict[str, Any]:
     """Translate a case's harness config into math-verifier options."""
     config = case["config"]
+    # require_evaluated is rlvr's own rule on top of math_verify: off, to compare with math_verify alone.
     if config["harness"] == "verify":  # verify(parse(gold), parse(pred)): math_verify's default extraction
-        return {"extraction": "answer_is", "match_types": ["latex", "expr"]}
+        return {"extraction": "answer_is", "match_types": ["latex", "expr"], "require_evaluated": False}
     assert config["harness"] == "compare_strings", config
     kwargs = {
         k: case["params"][v.split(":", 1)[1].rstrip(">")]
@@ -28,13 +29,21 @@ def case_kwargs(case: dict[str, Any]) -> dict[str, Any]:
         for k, v in config["kwargs"].items()
     }
     # compare_strings uses LatexExtractionConfig(boxed_match_priority=0), i.e. our boxed_first.
-    out: dict[str, Any] = {"extraction": "boxed_first", "match_types": kwargs.pop("match_types")}
+    out: dict[str, Any] = {
+        "extraction": "boxed_first",
+        "match_types": kwargs.pop("match_types"),
+        "require_evaluated": False,
+    }
     out.update(kwargs)  # precision, strict, allow_set_relation_comp
     return out
 
 
+def load(shared_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (shared_dir / SUITE).read_text().splitlines() if line.strip()]
+
+
 def test_all_270_cases_agree(shared_dir: Path) -> None:
-    cases = [json.loads(line) for line in (shared_dir / SUITE).read_text().splitlines() if line.strip()]
+    cases = load(shared_dir)
     assert len(cases) == 270
     verifier = get("math")
     disagreements = []
@@ -44,3 +53,19 @@ def test_all_270_cases_agree(shared_dir: Path) -> None:
             disagreements.append((case["test"], case["line"], case["gold"][:60], case["pred"][:60], result))
     agree = len(cases) - len(disagreements)
     assert agree == 270, f"{agree}/270 agree; first disagreements: {disagreements[:5]}"
+
+
+def test_require_evaluated_changes_only_arithmetic_left_undone(shared_dir: Path) -> None:
+    """rlvr's default differs from math_verify on exactly the suite's two answers that leave the
+    arithmetic to the grader; every other label, right or wrong, is math_verify's."""
+    verifier = get("math")
+    changed = []
+    for case in load(shared_dir):
+        kwargs = {**case_kwargs(case), "require_evaluated": True}
+        result = verifier.verify(case["pred"], case["gold"], timeout_s=20, **kwargs)
+        if result.correct != bool(case["expected"]):
+            changed.append((case["gold"], case["pred"], case["expected"], result.reason))
+    assert changed == [
+        ("$10$", r"Answer \( (9+1) \)", True, "arithmetic left undone: 9+1"),
+        ("$1$", r"$\frac3{3} $", True, r"division left undone: \frac{3}{3}"),
+    ]

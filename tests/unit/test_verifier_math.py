@@ -11,6 +11,7 @@ import pytest
 from rlvr.errors import RlvrUserError
 from rlvr.types import VerifyStatus
 from rlvr.verifiers import available, get
+from rlvr.verifiers.math_form import unevaluated
 
 pytestmark = pytest.mark.unit
 
@@ -67,6 +68,58 @@ def test_fast_path_agrees_with_slow_path(math) -> None:
     assert math.fast_hits == before + 1
 
 
+@pytest.mark.parametrize(
+    "answer,why",
+    [
+        ("52", None),
+        ("18 + 34", "arithmetic left undone: 18+34"),
+        (r"2^{10}", "arithmetic left undone: 2^{10}"),
+        (r"10^{-3}", "arithmetic left undone: 10^{-3}"),
+        (r"3 \times 4", r"arithmetic left undone: 3\times4"),
+        ("5!", "arithmetic left undone: 5!"),
+        (r"\frac{1}{2}+\frac{1}{3}", "arithmetic left undone: <fraction>+<fraction>"),
+        (r"\frac{90}{2}", r"division left undone: \frac{90}{2}"),
+        ("7/1", "division left undone: 7/1"),
+        ("-5", None),  # a sign, not a subtraction
+        (r"\frac{2}{6}", None),  # not in lowest terms, but a number written out
+        ("2/3.", None),
+        (r"1.2 \times 10^{3}", None),  # scientific notation is one number
+        (r"1{,}000", None),
+        (r"1\frac{1}{2}", None),
+        (r"2\sqrt{3}", None),
+        (r"90^\circ", None),
+        ("x+1", None),
+    ],
+)
+def test_unevaluated_answer_forms(answer: str, why: str | None) -> None:
+    assert unevaluated(answer) == why
+
+
+@pytest.mark.parametrize(
+    "response,gold,expected",
+    [
+        (r"\boxed{18+34}", "52", False),  # the question copied back
+        ("18 + 34 = x", "52", False),
+        (r"So \boxed{\frac{104}{2}}", "52", False),
+        (r"\boxed{52}", "52", True),
+        (r"\boxed{2^{10}}", "1024", False),
+        (r"\boxed{2^{10}}", r"2^{10}", True),  # the gold is a power itself: any form of its value goes
+        (r"\boxed{1024}", r"2^{10}", True),
+        (r"\boxed{x+1+1}", "x+2", True),  # the rule is for numeric golds only
+        (r"\boxed{2/6}", r"\frac{1}{3}", True),
+        (r"\boxed{0.5}", r"\frac12", True),
+    ],
+)
+def test_require_evaluated(math, response: str, gold: str, expected: bool) -> None:
+    result = math.verify(response, gold)
+    assert result.correct is expected and result.status == VerifyStatus.OK, result
+    if not expected:
+        assert "left undone" in result.reason
+        assert math.verify(response, gold, require_evaluated=False).correct  # math_verify's own label
+        again = math.verify(response, gold)  # second time through the answer cache: same label, same reason
+        assert (again.correct, again.reason) == (False, result.reason)
+
+
 def test_extraction_modes(math) -> None:
     text = r"The final answer is $7$. I hope it is right. \boxed{5}"
     assert math.verify(text, "5", extraction="boxed_first").correct
@@ -82,6 +135,8 @@ def test_no_answer_and_metadata_ignored(math) -> None:
 def test_bad_option_is_user_error(math) -> None:
     with pytest.raises(RlvrUserError, match="extraction"):
         math.verify(r"\boxed{1}", "1", extraction="first")
+    with pytest.raises(RlvrUserError, match="require_evaluated"):
+        math.verify(r"\boxed{1}", "1", require_evaluated="yes")
 
 
 def test_hard_timeout_then_recovers(math) -> None:
