@@ -402,8 +402,9 @@ def write_result(
         "setup": {
             "task_name": args.task,
             "task": f"2-digit sums {asked!r}{chat} (a, b in 10..99), answer in \\boxed{{}}; TRL: reward 1 iff the "
-            "first boxed integer equals a+b, in plain Python; rlvr: its math verifier (math-verify), which also "
-            "accepts an expression equal to a+b and, without a box, one it finds in the text (rewards differ in kind)",
+            "first boxed integer equals a+b, in plain Python; rlvr: its math verifier (math-verify; with "
+            "require_evaluated an unevaluated a+b is wrong), which without a box also reads an answer it finds in "
+            "the text (rewards differ in kind)",
             "prompts_per_step": task.prompts_per_step,
             "completions_per_prompt": task.n_samples,
             "max_completion_tokens": task.max_tokens,
