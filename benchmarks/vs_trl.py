@@ -107,7 +107,22 @@ TASKS: dict[str, Task] = {
         # model.dtype=auto (bf16 only where the CPU has it natively), gradient checkpointing, micro-batches of 4
         rlvr_base=["model=hf", "data.chat_template=true"],
         micro_batch_size=None,
-        rlvr_settings={"async-vllm": ["trainer.mode=async", "generator.backend=vllm"]},
+        rlvr_settings={
+            "async-vllm": ["trainer.mode=async", "generator.backend=vllm"],
+            # TRL's training shape: no checkpointing, the step's 16 completions in one forward (more memory).
+            "async-vllm-nockpt": [
+                "trainer.mode=async",
+                "generator.backend=vllm",
+                "learner.gradient_checkpointing=false",
+                "learner.micro_batch_size=16",
+            ],
+            "sync-vllm-nockpt": [
+                "trainer.mode=sync",
+                "generator.backend=vllm",
+                "learner.gradient_checkpointing=false",
+                "learner.micro_batch_size=16",
+            ],
+        },
         trl_settings={"fp32": _FP32, "bf16": _BF16},
         out="vs_trl_smollm2.json",
     ),
