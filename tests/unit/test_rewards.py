@@ -185,7 +185,11 @@ def test_a_group_reward_that_misbehaves_is_named() -> None:
 
 def test_verifier_options_drop_the_reward_keys() -> None:
     spec = load_config(["verifiers=[math,format]"]).verifiers.specs["math"].model_dump()
-    assert verifier_options(spec) == {"timeout_s": 5.0, "extraction": "boxed_first", "require_evaluated": True}
+    assert verifier_options(spec) == {
+        "timeout_s": 5.0,
+        "extraction": "boxed_first",
+        "require_evaluated": True,
+    }
 
 
 def test_the_docs_group_reward_example_runs() -> None:
