@@ -58,13 +58,6 @@ def component_options(cfg: ClusterConfig, component: Component) -> dict[str, Any
     return {"resources": dict(resources)} if resources else {}
 
 
-def serve_http_options(cfg: ClusterConfig, http: bool) -> dict[str, Any]:
-    """`serve.start(http_options=...)`: no HTTP proxy unless asked; when asked, bound to `cfg.host`."""
-    if not http:
-        return {"location": "NoServer"}
-    return {"host": cfg.host, "port": 0 if cfg.host in LOOPBACK else 8000, "location": "HeadOnly"}
-
-
 @contextlib.contextmanager
 def _loopback_node_ip(active: bool) -> Iterator[None]:
     """Keep Ray from swapping a loopback node IP for the routable one (it would then bind beyond lo)."""

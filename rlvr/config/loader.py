@@ -52,7 +52,10 @@ def _path_shorthand(overrides: list[str]) -> list[str]:
         elif eq and key == "algorithms" and value not in group_options(key) and _registered_algorithm(value):
             # A strategy registered from Python (or a plugin) without a preset YAML: its own defaults.
             out += ["~algorithms", f"algorithm.name={value}"]
-        elif eq and key == "advantage" and value not in group_options(key) and _registered_advantage(value):
+        elif eq and key == "algorithm.advantage" and value in group_options("advantage"):
+            # The estimator by its config key means its option: the old estimator's params leave with it.
+            out.append(f"advantage={value}")
+        elif eq and key in ("advantage", "algorithm.advantage") and _registered_advantage(value):
             # An estimator registered from Python without an option YAML: an empty option (so the preset's
             # estimator params leave), then its name; its params take their defaults.
             out += ["advantage=_registered", f"algorithm.advantage={value}"]

@@ -116,8 +116,10 @@ class GeneratorConfig(_Strict):
         ge=0.0,
         description="extra seconds per token a request may sample (prompts x n_samples x max_tokens)",
     )
-    add_special_tokens: bool = Field(
-        True, description="tokenize prompts with the tokenizer's special tokens (off for chat templates)"
+    add_special_tokens: bool | None = Field(
+        None,
+        description="tokenize prompts with the tokenizer's special tokens; None: on for plain prompts, off "
+        "for chat templates (whose text already holds them)",
     )
     num_threads: int | None = Field(
         None,

@@ -291,8 +291,9 @@ def start_generator(
         store_namespace = ray.get_runtime_context().namespace
     ray.get_actor(weight_store_name, namespace=store_namespace)  # fails now, not inside a replica
     check_resources(gen, extra)
-    if gen.http:
-        serve.start(http_options={"host": "127.0.0.1"})
+    if gen.http:  # bound to cluster.host (loopback unless the user widens it)
+        host = cfg.cluster.host if isinstance(cfg, RlvrConfig) else "127.0.0.1"
+        serve.start(http_options={"host": host})
     else:
         serve.start(proxy_location="Disabled")
     actor_opts: dict[str, Any] = {"num_cpus": gen.num_cpus, "num_gpus": gen.num_gpus}

@@ -63,7 +63,10 @@ class HfBackend(GeneratorBackend):
         return [(job_id, self._run(prompts, sampling))]
 
     def _run(self, prompts: list[str], sampling: SamplingConfig) -> Groups:
-        ids = [self.tok(p, add_special_tokens=self.cfg.add_special_tokens)["input_ids"] for p in prompts]
+        ids = [
+            self.tok(p, add_special_tokens=self.cfg.add_special_tokens is not False)["input_ids"]
+            for p in prompts
+        ]
         by_len: dict[int, list[int]] = defaultdict(list)
         for i, x in enumerate(ids):
             by_len[len(x)].append(i)

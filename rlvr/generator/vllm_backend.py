@@ -99,7 +99,10 @@ class VllmBackend(GeneratorBackend):
         from vllm.sampling_params import RequestOutputKind
 
         sampling = sampling.with_sample_seeds(len(prompts))
-        ids = [self.tok(p, add_special_tokens=self.cfg.add_special_tokens)["input_ids"] for p in prompts]
+        ids = [
+            self.tok(p, add_special_tokens=self.cfg.add_special_tokens is not False)["input_ids"]
+            for p in prompts
+        ]
         groups: list[list[Sample | None]] = [[None] * sampling.n for _ in prompts]
         running: set[str] = set()
         self._jobs[job_id] = (groups, ids, running)

@@ -98,8 +98,8 @@ def derive(cfg: RlvrConfig, model_path: str) -> None:
         gen.engine_kwargs.setdefault("trust_remote_code", True)
     if cfg.model.tokenizer:  # vLLM's `tokenizer` argument; the HF backend reads it too
         gen.engine_kwargs.setdefault("tokenizer", cfg.model.tokenizer)
-    # The chat template already wrote the special tokens into the prompt text.
-    gen.add_special_tokens = not cfg.data.chat_template
+    if gen.add_special_tokens is None:  # a chat template already wrote them into the prompt text
+        gen.add_special_tokens = not cfg.data.chat_template
     if cfg.learner.bf16 and cfg.model.dtype != "bfloat16" and gen.dtype == "float32":
         log.info("learner.bf16 with a float32 generator: weights are sent in bfloat16 and upcast")
 

@@ -53,6 +53,10 @@ def test_advantage_rloo_with_simko_preset():
     assert swapped.advantage == "rloo" and swapped.params == {**cfg.algorithm.params, "alpha": 0.01}
     assert load_config(["algorithms=simko"]).algorithm.advantage == "grpo"
     assert from_config(load_config(["algorithms=simko"]).algorithm) is simko
+    # The estimator's config key means the same as its group option (the old estimator's params leave).
+    by_key = load_config(["algorithms=simko", "algorithm.advantage=rloo"]).algorithm
+    assert by_key == swapped
+    assert load_config(["algorithm.advantage=rloo"]).algorithm.advantage == "rloo"
 
 
 @pytest.mark.parametrize(

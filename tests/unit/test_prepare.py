@@ -51,6 +51,13 @@ def test_chat_template_turns_off_extra_special_tokens(tmp_path: Path) -> None:
     plain = load_config([])
     derive(plain, _model(tmp_path))
     assert plain.generator.add_special_tokens is True
+    # A value the user sets is kept, either way.
+    for chat, value in ((True, True), (False, False)):
+        own = load_config(
+            [f"data.chat_template={str(chat).lower()}", f"generator.add_special_tokens={value}"]
+        )
+        derive(own, _model(tmp_path))
+        assert own.generator.add_special_tokens is value
 
 
 def test_sync_mode_lets_each_component_use_the_shared_cores(tmp_path: Path) -> None:
