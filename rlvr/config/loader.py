@@ -168,16 +168,29 @@ def _validate_plugins(cfg: RlvrConfig) -> None:
             f"config key 'algorithm.params.{loc}': {err['msg']} (got {err.get('input')!r})"
         ) from None
     from rlvr.verifiers import available as verifiers_available
+    from rlvr.verifiers import get as get_verifier
 
     names = verifiers_available()
-    for name in cfg.verifiers.specs:
+    for name, spec in cfg.verifiers.specs.items():
         if name not in names:
             raise RlvrUserError(
                 f"verifiers: unknown verifier '{name}'; registered: {', '.join(names)}{closest(name, names)}"
             )
+        verifier = get_verifier(name)
+        in_process = getattr(verifier, "self_guarded", False) and not hasattr(verifier, "timeout_s")
+        if in_process and "timeout_s" in spec.model_fields_set:
+            raise RlvrUserError(
+                f"verifiers.specs.{name}.timeout_s: '{name}' is checked in-process, bounded by construction, "
+                "and takes no timeout"
+            )
     from rlvr.rewards import RewardPlan
 
     RewardPlan.from_config(cfg.verifiers)  # group-reward names and weights, before anything starts
+    if cfg.eval.max_prompts > cfg.data.eval_max_prompts:  # only eval_max_prompts are ever loaded
+        raise RlvrUserError(
+            f"eval.max_prompts={cfg.eval.max_prompts}: more than the data.eval_max_prompts="
+            f"{cfg.data.eval_max_prompts} evaluation prompts that are loaded; raise data.eval_max_prompts too"
+        )
 
 
 def load_config(overrides: list[str] | tuple[str, ...] = ()) -> RlvrConfig:

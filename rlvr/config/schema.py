@@ -214,7 +214,12 @@ class LearnerConfig(_Strict):
         False,
         description="bf16 weights/activations, fp32 master weights (CPU too); model.dtype=bfloat16 implies it",
     )
-    start_timeout_s: float = Field(300.0, gt=0)
+    start_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="seconds the learners may take to load the model and start (before their first batch "
+        "request) without the run being declared stuck; afterwards trainer.step_timeout_s applies",
+    )
     gradient_checkpointing: bool = Field(
         False, description="recompute activations in backward (HF, use_reentrant=False): less memory, slower"
     )

@@ -4,8 +4,9 @@ In: formatted prompt texts (`data.prompt_template` applied), an optional system 
 Out: chat-templated prompt strings (system message first, the prompt as the user turn, the assistant turn
 opened by `add_generation_prompt=True`), and prompt ids encoded exactly as the generator encodes them.
 A chat template already writes the model's special tokens (BOS, role markers) into the text, so such text
-is encoded with `add_special_tokens=False`; plain text gets the tokenizer's usual special tokens. Both the
-length filter and the generator go through `encode_prompt`, so they cannot disagree about lengths.
+is encoded with `add_special_tokens=False`; plain text gets the tokenizer's usual special tokens
+(`special_tokens`: `generator.add_special_tokens` once `derive` resolved it). The length filter counts with
+the same setting the generator's backends encode with, so they cannot disagree about lengths.
 """
 
 from __future__ import annotations
@@ -51,15 +52,15 @@ def apply_chat_template(tokenizer: Any, prompts: list[str], system_prompt: str |
     return out
 
 
-def encode_prompt(tokenizer: Any, text: str, *, chat_templated: bool) -> list[int]:
+def encode_prompt(tokenizer: Any, text: str, *, special_tokens: bool) -> list[int]:
     """Prompt ids as the generator feeds them to the model (see the module docstring)."""
-    return list(tokenizer(text, add_special_tokens=not chat_templated)["input_ids"])
+    return list(tokenizer(text, add_special_tokens=special_tokens)["input_ids"])
 
 
-def count_tokens(tokenizer: Any, texts: list[str], *, chat_templated: bool) -> list[int]:
+def count_tokens(tokenizer: Any, texts: list[str], *, special_tokens: bool) -> list[int]:
     """`len(encode_prompt(...))` for many texts in one batched tokenizer call."""
     if not texts:
         return []
     # verbose=False: prompts over the model's length are what we are filtering, not a warning per call
-    encoded = tokenizer(texts, add_special_tokens=not chat_templated, verbose=False)["input_ids"]
+    encoded = tokenizer(texts, add_special_tokens=special_tokens, verbose=False)["input_ids"]
     return [len(ids) for ids in encoded]

@@ -34,11 +34,13 @@ def load_prompts(
     source: str | None = None,
     tokenizer: Any = None,
     max_prompt_tokens: int | None = None,
+    special_tokens: bool | None = None,
 ) -> list[Prompt]:
     """The prompts of `source` (default: `data.source`, or `data.eval_source` when `evaluation`).
 
     `tokenizer` is needed for `data.chat_template` and for the length filter; `max_prompt_tokens` (the caller
-    passes `generator.max_model_len - generator.max_tokens`) drops prompts that leave no room to answer.
+    passes `generator.max_model_len - generator.max_tokens`) drops prompts that leave no room to answer,
+    counted with `special_tokens` (`generator.add_special_tokens`; None: off for chat templates).
     """
     src = source or (cfg.eval_source if evaluation and cfg.eval_source else cfg.source)
     limit = cfg.eval_max_prompts if evaluation else cfg.max_prompts
@@ -47,7 +49,12 @@ def load_prompts(
         chat.require_chat_template(tokenizer)  # before any download: the error is about the config
     if src.startswith("procedural:"):
         seed = cfg.seed + (EVAL_SEED_OFFSET if evaluation else 0)
-        n = limit or cfg.num_procedural
+        # Training: a pool of num_procedural problems, max_prompts at most. Evaluation: eval_max_prompts.
+        n = (
+            cfg.eval_max_prompts
+            if evaluation
+            else min(cfg.max_prompts or cfg.num_procedural, cfg.num_procedural)
+        )
         prompts = procedural.generate(src.split(":", 1)[1], n, seed)
     else:
         prompts = _rows_to_prompts(_load_rows(src, cfg.split, cfg.hub_config), cfg, src)
@@ -55,7 +62,8 @@ def load_prompts(
         random.Random(cfg.seed).shuffle(prompts)
     if max_prompt_tokens is not None and tokenizer is None:
         raise ValueError("load_prompts: max_prompt_tokens needs the tokenizer that counts them")
-    prompts = _prepare(prompts, cfg, template, tokenizer, max_prompt_tokens, limit, src)
+    special = not cfg.chat_template if special_tokens is None else special_tokens
+    prompts = _prepare(prompts, cfg, template, tokenizer, max_prompt_tokens, limit, src, special)
     if not prompts:
         raise RlvrUserError(f"data.source: '{src}' yielded no prompts")
     return prompts
@@ -100,6 +108,7 @@ def _prepare(
     budget: int | None,
     limit: int | None,
     src: str,
+    special: bool,
 ) -> list[Prompt]:
     """Format, then keep the first `limit` prompts that fit `budget` tokens (all when `limit` is None).
 
@@ -119,7 +128,7 @@ def _prepare(
         if budget is None:
             kept.extend(part)
         else:
-            lengths = chat.count_tokens(tokenizer, [p.text for p in part], chat_templated=cfg.chat_template)
+            lengths = chat.count_tokens(tokenizer, [p.text for p in part], special_tokens=special)
             for p, n in zip(part, lengths, strict=True):
                 p.n_tokens = n
             kept.extend(p for p in part if (p.n_tokens or 0) <= budget)

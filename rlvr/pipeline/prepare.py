@@ -110,7 +110,13 @@ def prepare(cfg: RlvrConfig, *, evaluation: bool = False) -> Prepared:
     derive(cfg, model_path)
     tok = load_tokenizer(cfg.model, model_path)
     budget = cfg.generator.max_model_len - cfg.generator.max_tokens
-    prompts = load_prompts(cfg.data, evaluation=evaluation, tokenizer=tok, max_prompt_tokens=budget)
+    prompts = load_prompts(
+        cfg.data,
+        evaluation=evaluation,
+        tokenizer=tok,
+        max_prompt_tokens=budget,
+        special_tokens=cfg.generator.add_special_tokens,  # resolved by derive: what the backends encode with
+    )
     # transformers may swap the saved tokenizer class for its own: make sure the text survives.
     key = "model.tokenizer" if cfg.model.tokenizer else "model.path"
     check_roundtrip(tok, (p.text for p in prompts), key=key, max_texts=32)

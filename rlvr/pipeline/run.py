@@ -214,7 +214,13 @@ def _periodic_eval(
     from rlvr.pipeline.evaluate import evaluate_prompts
 
     budget = cfg.generator.max_model_len - cfg.generator.max_tokens
-    prompts = load_prompts(cfg.data, evaluation=True, tokenizer=tokenizer, max_prompt_tokens=budget)
+    prompts = load_prompts(
+        cfg.data,
+        evaluation=True,
+        tokenizer=tokenizer,
+        max_prompt_tokens=budget,
+        special_tokens=cfg.generator.add_special_tokens,
+    )
     prompts = prompts[: cfg.eval.max_prompts]
 
     def run(step: int) -> None:
@@ -243,7 +249,8 @@ def _drive(
     and queued, so the generator never idles on the driver's bookkeeping."""
     n = cfg.trainer.prompts_per_step * cfg.generator.n_samples
     bound = ctl.staleness_bound()
-    deadline_s = cfg.trainer.step_timeout_s
+    # Until a learner first asks for data it is still loading the model and DeepSpeed: its own allowance.
+    start_deadline_s = max(cfg.trainer.step_timeout_s, cfg.learner.start_timeout_s)
     step, surplus = start, 0
     ahead: PendingRollout | None = None  # the generation already running for `step`
     learned = start - 1  # the last step the learners reported
@@ -284,8 +291,11 @@ def _drive(
             surplus = _produce(cfg, ctl, buffer, logger, step, n, surplus, watch)
             last_change = time.monotonic()
         else:
+            started = bool(c.get("first_ask_at"))
+            deadline_s = cfg.trainer.step_timeout_s if started else start_deadline_s
             if not finishing and now - last_change > deadline_s:
-                raise TimeoutError(f"no progress for trainer.step_timeout_s={deadline_s:g}s (weights at {v})")
+                key = "trainer.step_timeout_s" if started else "learner.start_timeout_s"
+                raise TimeoutError(f"no progress for {key}={deadline_s:g}s (weights at {v})")
             # Woken by the next publish; the timeout re-checks starvation and the learners' exit.
             ctl.wait_for_weights(v, GATE_POLL_S)
         learned = max(learned, _flush_metrics(buffer, logger))

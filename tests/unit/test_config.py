@@ -104,3 +104,12 @@ def test_python_registered_algorithm_without_preset():
 
     cfg = load_config(["algorithms=cfg_test_algo"])
     assert cfg.algorithm.name == "cfg_test_algo" and cfg.algorithm.params == {}
+
+
+def test_timeout_for_an_in_process_verifier_is_refused():
+    """countdown, logic and format run in-process without a timeout: setting one would do nothing."""
+    base = ["data=countdown", "verifiers=countdown"]
+    assert "timeout_s" not in load_config(base).verifiers.specs["countdown"].model_fields_set
+    with pytest.raises(RlvrUserError, match=r"^verifiers.specs.countdown.timeout_s: .*takes no timeout"):
+        load_config([*base, "+verifiers.specs.countdown.timeout_s=1"])
+    assert load_config(["verifiers.specs.math.timeout_s=2"]).verifiers.specs["math"].timeout_s == 2.0

@@ -80,7 +80,7 @@ def test_length_filter_counts_tokens_like_the_generator(tmp_path, chat_tokenizer
     # One token per byte: plain text gets <s> prepended; chat-templated text is encoded without it.
     questions = ["x" * 10, "y" * 30]
     plain = load_config([f"data.source={_source(tmp_path, questions)}", "data.shuffle=false"]).data
-    assert len(encode_prompt(chat_tokenizer, "x" * 10, chat_templated=False)) == 11
+    assert len(encode_prompt(chat_tokenizer, "x" * 10, special_tokens=True)) == 11
     with caplog.at_level(logging.WARNING, logger="rlvr.data.loader"):
         kept = load_prompts(plain, tokenizer=chat_tokenizer, max_prompt_tokens=11)
     assert [p.text for p in kept] == ["x" * 10]
@@ -93,8 +93,11 @@ def test_length_filter_counts_tokens_like_the_generator(tmp_path, chat_tokenizer
     chat = load_config([f"data.source={_source(tmp_path, questions)}", "data.chat_template=true"]).data
     (short, _) = sorted(load_prompts(chat, tokenizer=chat_tokenizer), key=lambda p: len(p.text))
     n = len(short.text.encode())  # the template's own markers are plain bytes for this tokenizer
-    assert len(encode_prompt(chat_tokenizer, short.text, chat_templated=True)) == n
+    assert len(encode_prompt(chat_tokenizer, short.text, special_tokens=False)) == n
     assert [p.text for p in load_prompts(chat, tokenizer=chat_tokenizer, max_prompt_tokens=n)] == [short.text]
+    # generator.add_special_tokens=true on chat text: the backends prepend <s>, so the filter counts it.
+    both = load_prompts(chat, tokenizer=chat_tokenizer, max_prompt_tokens=n + 1, special_tokens=True)
+    assert [(p.text, p.n_tokens) for p in both] == [(short.text, n + 1)]
 
 
 def test_max_prompt_tokens_without_a_tokenizer_is_a_caller_bug(tmp_path) -> None:

@@ -131,3 +131,11 @@ def test_procedural_sources_and_old_calls_still_work() -> None:
     prompts = load_prompts(cfg)
     assert len(prompts) == 5 and all(p.prompt_id.startswith("arith-") for p in prompts)
     assert len(load_prompts(cfg, evaluation=True)) == cfg.eval_max_prompts
+    # max_prompts caps the procedural pool; it never grows it past num_procedural.
+    assert len(load_prompts(_data("data=arith", "data.max_prompts=100", "data.num_procedural=10"))) == 10
+
+
+def test_eval_max_prompts_beyond_what_is_loaded_is_refused() -> None:
+    with pytest.raises(RlvrUserError, match=r"^eval\.max_prompts=64: .*raise data\.eval_max_prompts"):
+        load_config(["eval.max_prompts=64"])
+    assert load_config(["eval.max_prompts=64", "data.eval_max_prompts=64"]).eval.max_prompts == 64
