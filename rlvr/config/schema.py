@@ -233,7 +233,8 @@ class LearnerConfig(_Strict):
         description="importance correction for sampler/learner mismatch and staleness: tis = min(pi_old/"
         "pi_behaviour, is_cap) per token; decoupled = AReaL's decoupled PPO (tokens above is_cap masked)",
     )
-    is_cap: float = Field(2.0, gt=0.0, description="cap of the importance weight pi_old / pi_behaviour")
+    # >= 1: a cap below the on-policy weight 1 would scale (tis) or mask (decoupled) every token.
+    is_cap: float = Field(2.0, ge=1.0, description="cap of the importance weight pi_old / pi_behaviour")
     num_threads: int | None = Field(
         None,
         ge=1,

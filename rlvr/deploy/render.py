@@ -183,6 +183,11 @@ def render(cfg: RlvrConfig, overrides: list[str]) -> dict[str, list[dict[str, An
     from rlvr.config import load_config, to_yaml
 
     d = cfg.deploy
+    if cfg.cluster.auth != "token":
+        raise RlvrUserError(
+            f"cluster.auth={cfg.cluster.auth}: a rendered cluster always uses Ray's token auth (other pods can "
+            "reach it); drop the override"
+        )
     if not d.gpu_workers and not d.cpu_workers:
         raise RlvrUserError(
             "deploy.gpu_workers and deploy.cpu_workers are both 0: no node would run the work"

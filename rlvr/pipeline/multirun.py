@@ -9,18 +9,24 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.config import RlvrConfig
+from rlvr.errors import RlvrUserError
 
 
 def run_multirun(configs: list[tuple[list[str], RlvrConfig]]) -> Path:
     from rlvr.pipeline.report import read_metrics
     from rlvr.pipeline.run import run_training
 
-    root = Path(configs[0][1].trainer.output_dir) / f"multirun-{time.strftime('%Y%m%d-%H%M%S')}"
+    base = configs[0][1].trainer.output_dir
+    if any(cfg.trainer.output_dir != base for _, cfg in configs):
+        raise RlvrUserError(
+            "trainer.output_dir: one for the whole multirun (its comparison goes there); not a sweep"
+        )
+    root = Path(base) / f"multirun-{time.strftime('%Y%m%d-%H%M%S')}"
     root.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     for i, (overrides, cfg) in enumerate(configs):
         cfg.trainer.output_dir = str(root)
-        cfg.trainer.run_name = f"{i:02d}-{cfg.algorithm.name}"
+        cfg.trainer.run_name = f"{i:02d}-{cfg.trainer.run_name or cfg.algorithm.name}"  # yours, numbered
         summary = run_training(cfg)
         metrics = read_metrics(Path(summary["run_dir"]))
         last = metrics[max(metrics)] if metrics else {}

@@ -70,6 +70,12 @@ def derive(cfg: RlvrConfig, model_path: str) -> None:
             "times slower than in float32; model.dtype=auto picks float32 here",
             stacklevel=2,
         )
+    if cfg.model.dtype == "float16":
+        warnings.warn(
+            "model.dtype=float16: the generator and the reference model use it, the learner trains in float32 "
+            "(float16 training needs loss scaling, which rlvr does not run; bfloat16 trains)",
+            stacklevel=2,
+        )
     if gen.dtype in ("auto", None, ""):
         gen.dtype = cfg.model.dtype
     limit = model_max_len(model_path)

@@ -113,3 +113,12 @@ def test_timeout_for_an_in_process_verifier_is_refused():
     with pytest.raises(RlvrUserError, match=r"^verifiers.specs.countdown.timeout_s: .*takes no timeout"):
         load_config([*base, "+verifiers.specs.countdown.timeout_s=1"])
     assert load_config(["verifiers.specs.math.timeout_s=2"]).verifiers.specs["math"].timeout_s == 2.0
+
+
+def test_multirun_refuses_a_swept_output_dir(tmp_path):
+    from rlvr.pipeline.multirun import run_multirun
+
+    combos = expand_sweep([f"trainer.output_dir={tmp_path}/a,{tmp_path}/b"])
+    with pytest.raises(RlvrUserError, match=r"^trainer\.output_dir: one for the whole multirun"):
+        run_multirun([(c, load_config(c)) for c in combos])
+    assert not list(tmp_path.iterdir())  # refused before any run directory exists

@@ -297,3 +297,10 @@ def test_cpu_only_layout_puts_everything_on_cpu_workers():
     assert spec["workerGroupSpecs"][0]["resources"] == {"rlvr_cpu_node": "1000"}
     for doc in all_docs(files):
         validate(doc)
+
+
+def test_auth_none_is_refused_for_a_rendered_cluster():
+    from rlvr.errors import RlvrUserError
+
+    with pytest.raises(RlvrUserError, match=r"^cluster\.auth=none: a rendered cluster always uses"):
+        render(load_config(["cluster.auth=none"]), ["cluster.auth=none"])

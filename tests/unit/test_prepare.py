@@ -165,6 +165,13 @@ def test_asking_for_bf16_on_a_cpu_that_emulates_it_warns_naming_the_key(
         derive(load_config([key, *extra]), _model(tmp_path))
 
 
+def test_float16_says_the_learner_trains_in_float32(tmp_path: Path) -> None:
+    cfg = load_config(["model.dtype=float16"])
+    with pytest.warns(UserWarning, match="model.dtype=float16: .*the learner trains in float32"):
+        derive(cfg, _model(tmp_path))
+    assert cfg.generator.dtype == "float16"
+
+
 def test_the_hf_preset_resolves_its_dtype_from_the_hardware() -> None:
     from rlvr.models.dtype import auto_dtype, cpu_has_native_bf16
 
