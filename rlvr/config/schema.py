@@ -249,7 +249,11 @@ class TrainerConfig(_Strict):
     prompts_per_step: int = Field(8, ge=1)
     mode: Literal["sync", "async"] = "async"
     max_staleness: int = Field(1, ge=0)
-    filter_zero_advantage: bool = False
+    filter_zero_advantage: bool = Field(
+        False,
+        description="DAPO dynamic sampling: drop groups whose verifier rewards are all equal (as DAPO, on the "
+        "accuracy reward: an overlong penalty does not keep a group) and top up",
+    )
     seed: int = 0
     save_every: int = Field(0, ge=0, description="0 = only at the end")
     resume: str | None = Field(None, description="'latest' or a checkpoint path")
