@@ -82,6 +82,27 @@ def pearson_ci(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float, 
     return r, math.tanh(z - 1.96 * se), math.tanh(z + 1.96 * se)
 
 
+def pearson_within(
+    xs: Sequence[float], ys: Sequence[float], groups: Sequence[object]
+) -> tuple[float, float, float]:
+    """Pearson r within groups (each group's means removed: a seed's shared evaluation draws and warm start
+    cannot make the correlation), with its Fisher-z interval on n - 3 - (groups - 1) degrees of freedom."""
+    by: dict[object, list[int]] = {}
+    for i, g in enumerate(groups):
+        by.setdefault(g, []).append(i)
+    cx, cy = list(xs), list(ys)
+    for idx in by.values():
+        mx, my = statistics.fmean(xs[i] for i in idx), statistics.fmean(ys[i] for i in idx)
+        for i in idx:
+            cx[i], cy[i] = xs[i] - mx, ys[i] - my
+    dof = len(xs) - 3 - (len(by) - 1)
+    if dof < 1 or statistics.pstdev(cx) == 0 or statistics.pstdev(cy) == 0:
+        return float("nan"), float("nan"), float("nan")
+    r = max(min(statistics.correlation(cx, cy), 0.999999), -0.999999)
+    z, se = math.atanh(r), 1.0 / math.sqrt(dof)
+    return r, math.tanh(z - 1.96 * se), math.tanh(z + 1.96 * se)
+
+
 def fmt(e: dict[str, float]) -> str:
     return (
         f"{e['diff']:+.3f} (seeds [{e['seeds_lo']:+.3f}, {e['seeds_hi']:+.3f}], "

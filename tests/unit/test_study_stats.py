@@ -42,6 +42,19 @@ def test_pearson_interval() -> None:
     assert pearson_ci(xs[:3], xs[:3])[0] != pearson_ci(xs[:3], xs[:3])[0]  # too few runs: nan
 
 
+def test_pearson_within_seeds_removes_what_a_seed_shares() -> None:
+    from study_stats import pearson_ci, pearson_within
+
+    # Across seeds x and y move together (seed 1 is higher in both); within each seed they move apart.
+    xs = [0.0, 0.1, 0.2, 0.3, 1.0, 1.1, 1.2, 1.3]
+    ys = [0.3, 0.2, 0.1, 0.0, 1.3, 1.2, 1.1, 1.0]
+    seeds = [0, 0, 0, 0, 1, 1, 1, 1]
+    assert pearson_ci(xs, ys)[0] > 0.8
+    r, lo, hi = pearson_within(xs, ys, seeds)
+    assert r < -0.99 and hi < 0
+    assert pearson_within(xs[:3], ys[:3], seeds[:3])[0] != pearson_within(xs[:3], ys[:3], seeds[:3])[0]
+
+
 def test_report_states_each_claim_with_its_verdict(tmp_path: Path) -> None:
     probs = [random.Random(i).uniform(0.0, 0.05) for i in range(40)]  # pass@32 not saturated
 
