@@ -249,8 +249,11 @@ def _drive(
     and queued, so the generator never idles on the driver's bookkeeping."""
     n = cfg.trainer.prompts_per_step * cfg.generator.n_samples
     bound = ctl.staleness_bound()
-    # Until a learner first asks for data it is still loading the model and DeepSpeed: its own allowance.
-    start_deadline_s = max(cfg.trainer.step_timeout_s, cfg.learner.start_timeout_s)
+    # Until a learner first asks for data it is still loading the model and DeepSpeed: its own allowance,
+    # when that is the longer one.
+    before_start = ("trainer.step_timeout_s", cfg.trainer.step_timeout_s)
+    if cfg.learner.start_timeout_s > cfg.trainer.step_timeout_s:
+        before_start = ("learner.start_timeout_s", cfg.learner.start_timeout_s)
     step, surplus = start, 0
     ahead: PendingRollout | None = None  # the generation already running for `step`
     learned = start - 1  # the last step the learners reported
@@ -292,9 +295,10 @@ def _drive(
             last_change = time.monotonic()
         else:
             started = bool(c.get("first_ask_at"))
-            deadline_s = cfg.trainer.step_timeout_s if started else start_deadline_s
+            key, deadline_s = (
+                ("trainer.step_timeout_s", cfg.trainer.step_timeout_s) if started else before_start
+            )
             if not finishing and now - last_change > deadline_s:
-                key = "trainer.step_timeout_s" if started else "learner.start_timeout_s"
                 raise TimeoutError(f"no progress for {key}={deadline_s:g}s (weights at {v})")
             # Woken by the next publish; the timeout re-checks starvation and the learners' exit.
             ctl.wait_for_weights(v, GATE_POLL_S)

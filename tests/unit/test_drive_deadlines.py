@@ -76,6 +76,12 @@ def test_learners_still_starting_get_start_timeout(monkeypatch: pytest.MonkeyPat
     assert waited >= 1.0
 
 
+def test_a_longer_step_timeout_also_covers_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    msg, waited = _stall(None, monkeypatch, trainer__step_timeout_s=0.5, learner__start_timeout_s=0.2)
+    assert msg.startswith("no progress for trainer.step_timeout_s=0.5s"), msg
+    assert waited >= 0.5
+
+
 def test_started_learners_get_step_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     msg, waited = _stall(time.time(), monkeypatch, trainer__step_timeout_s=0.2, learner__start_timeout_s=30.0)
     assert msg.startswith("no progress for trainer.step_timeout_s=0.2s"), msg
