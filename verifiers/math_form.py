@@ -1,7 +1,7 @@
 """Is an extracted answer written out, or arithmetic left for the grader to do?
 
 math_verify compares values, so `\\boxed{18+34}` (or "18 + 34 = x") is "correct" for a gold of 52. On
-prompts that state the sum, a policy learns to copy the question back. The math verifier's
+prompts that state the sum, a policy can learn to copy the question back. The math verifier's
 `require_evaluated` option (on by default) marks such an answer wrong when the gold is itself a number
 written out. In: the answer text math_verify extracted. Out: why it is unevaluated, or None.
 What counts as arithmetic left undone: two numbers joined by + - * / ^ (and their LaTeX forms), a

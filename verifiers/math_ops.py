@@ -14,6 +14,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from rlvr.verifiers.math_form import unevaluated
+
 EXTRACTIONS = ("boxed_first", "answer_is", "last_expression")
 MATCH_TYPES = ("latex", "expr", "string")
 
@@ -127,8 +129,6 @@ def check(response: str, gold: str, opts: MathOptions) -> tuple[bool | None, str
 
 def _unevaluated(gold_parsed: list[Any], gold: str, pred: list[Any]) -> str | None:
     """Why a right-valued answer is arithmetic left undone, when the gold is a number written out."""
-    from rlvr.verifiers.math_form import unevaluated
-
     text = pred[-1]
     if not gold_parsed or not isinstance(text, str) or not getattr(gold_parsed[0], "is_number", False):
         return None
