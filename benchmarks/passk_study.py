@@ -94,6 +94,19 @@ def train(ovs: list[str], name: str, evaluate: Any) -> tuple[dict[str, Any], dic
     return run, evals
 
 
+def warm_start(cfg: Any) -> dict[str, str]:
+    """The warm start's folder and a digest of its weights (built here if absent, as a run would)."""
+    import hashlib
+
+    from rlvr.models.loading import resolve_model_path
+
+    path = Path(resolve_model_path(cfg.model))
+    digest = hashlib.sha256()
+    for f in sorted(path.glob("*.safetensors")):
+        digest.update(f.read_bytes())
+    return {"path": str(path), "sha256": digest.hexdigest()[:16]}
+
+
 def commit() -> str:
     try:
         here = Path(__file__).resolve().parent
@@ -149,6 +162,15 @@ def main() -> None:
             "eval.temperature=1.0",
         ]
         cfg = load_config(ovs)
+        # Runs resumed on another machine must train the same warm start as the runs already recorded.
+        ws = warm_start(cfg)
+        known = state.setdefault("warm_start", {}).get(task)
+        if known is not None and known["sha256"] != ws["sha256"]:
+            raise SystemExit(
+                f"--resume: the {task} warm start here ({ws['sha256']}) differs from the recorded runs' "
+                f"({known['sha256']}); rebuild it with the same recipe or start a new study"
+            )
+        state["warm_start"][task] = ws
         sets = {"held_out": held_out(cfg, b["problems"]), "seen": seen(cfg, b["problems"])}
         setups[task] = ovs, make_evaluator(sets)
         if f"{task}/held_out" in state["tasks"]:

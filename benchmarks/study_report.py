@@ -204,6 +204,26 @@ def _done(state: dict[str, Any]) -> int:
     return sum(per_task.values())
 
 
+def start_mismatches(state: dict[str, Any]) -> list[str]:
+    """Runs whose step 0 (reward, entropy) differs from the other runs of their seed on their task.
+
+    Step 0 samples the warm start before any update, so within a seed it is identical for every algorithm;
+    a run that differs trained another warm start or sampling code (e.g. resumed on another machine).
+    """
+    out = []
+    for key, t in state["tasks"].items():
+        if not key.endswith("/held_out"):
+            continue  # both sets of a task hold the same training runs
+        by_seed: dict[int, list[tuple[str, tuple[Any, Any]]]] = {}
+        for r in t["runs"]:
+            start = (r["curves"]["reward"].get("0"), r["curves"]["entropy"].get("0"))
+            by_seed.setdefault(r["seed"], []).append((r["name"], start))
+        for runs in by_seed.values():
+            common = statistics.mode([s for _, s in runs])
+            out += [name for name, s in runs if s != common]
+    return out
+
+
 def report(state: dict[str, Any]) -> str:
     b = state["budget"]
     lines = ["# pass@K study: GRPO, PSR, NSR, W-REINFORCE, SimKO vs the base model (tiny4, CPU)", ""]
@@ -237,6 +257,14 @@ def report(state: dict[str, Any]) -> str:
         f"- pass@{b['eval_n']} is near 1 for the base model already, so a difference in it is one or two of "
         f"the {b['problems']} problems; the concentration claim is tested within seeds because the runs of "
         "one seed share their evaluation draws (across seeds pass@K moved with the seed, not the algorithm).",
+    ]
+    odd = start_mismatches(state)
+    lines += [
+        f"- Step 0 differs from the other runs of its seed for: {', '.join(odd)}. Those runs trained another "
+        "warm start or sampling code than the rest of their seed (a resume across machines or commits)."
+        if odd
+        else "- Every run of a seed starts from the same step-0 samples (reward and entropy agree to the last "
+        "digit), so all of them trained the same warm start.",
         "",
     ]
     return "\n".join(lines)
