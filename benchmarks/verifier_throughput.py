@@ -4,7 +4,7 @@ MATH-500 gold answers against built 1-2k character responses (reasoning text + f
 half right and half wrong. Two group sizes: 2 responses per gold (the least favourable case for gold
 caching), and 8 per gold, as in a GRPO group with n=8 samples per prompt (the headline number).
 Baseline: `math_verify.verify(parse(gold), parse(response))` in this process. Ours: `get("math").verify`
-with extraction=answer_is and require_evaluated off (math_verify's defaults, so the labels must agree 100%).
+with extraction=answer_is and require_evaluated, reject_hedged off (math_verify's defaults, so the labels must agree 100%).
 Both run single-threaded; ours blocks while its child process works, so both use about one core.
 Writes benchmarks/results/verifier_throughput.json.
 """
@@ -68,7 +68,7 @@ def measure(pairs: list[tuple[str, str]], verifier: object) -> dict[str, object]
     direct = [bool(verify(parse(g), parse(r))) for g, r in pairs]
     direct_s = time.perf_counter() - start
     start = time.perf_counter()
-    parity = {"extraction": "answer_is", "require_evaluated": False}
+    parity = {"extraction": "answer_is", "require_evaluated": False, "reject_hedged": False}
     ours = [verifier.verify(r, g, **parity) for g, r in pairs]  # type: ignore[attr-defined]
     ours_s = time.perf_counter() - start
     agree = sum(o.correct == d for o, d in zip(ours, direct, strict=True))

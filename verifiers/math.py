@@ -1,7 +1,7 @@
 """The `math` verifier: math_verify with configurable extraction, caching, a fast path and a hard timeout.
 
 In: a model response, a gold answer (bare LaTeX or text), options (`extraction`, `match_types`, `precision`,
-`strict`, `allow_set_relation_comp`, `require_evaluated`, `timeout_s`) and any row metadata (ignored).
+`strict`, `allow_set_relation_comp`, `require_evaluated`, `reject_hedged`, `timeout_s`) and any row metadata (ignored).
 Out: a `VerifierResult`.
 The slow path (math_verify parse + symbolic compare) runs in a persistent child process that is killed and
 respawned when a check overruns `timeout_s`; the fast path (`math_fastpath`) decides common cases in-process
@@ -31,6 +31,7 @@ def make_options(
     strict: bool = True,
     allow_set_relation_comp: bool = False,
     require_evaluated: bool = True,
+    reject_hedged: bool = True,
 ) -> MathOptions:
     if extraction not in EXTRACTIONS:
         raise RlvrUserError(
@@ -44,12 +45,17 @@ def make_options(
         )
     if not isinstance(precision, int) or precision < 0:
         raise RlvrUserError(f"verifiers.specs.math.precision: {precision!r} must be a non-negative integer")
-    if not isinstance(require_evaluated, bool):
-        raise RlvrUserError(
-            f"verifiers.specs.math.require_evaluated: {require_evaluated!r} must be true or false"
-        )
+    for key, flag in (("require_evaluated", require_evaluated), ("reject_hedged", reject_hedged)):
+        if not isinstance(flag, bool):
+            raise RlvrUserError(f"verifiers.specs.math.{key}: {flag!r} must be true or false")
     return MathOptions(
-        extraction, kinds, precision, bool(strict), bool(allow_set_relation_comp), require_evaluated
+        extraction,
+        kinds,
+        precision,
+        bool(strict),
+        bool(allow_set_relation_comp),
+        require_evaluated,
+        reject_hedged,
     )
 
 
@@ -121,12 +127,19 @@ class MathVerifier:
         strict: bool = True,
         allow_set_relation_comp: bool = False,
         require_evaluated: bool = True,
+        reject_hedged: bool = True,
         timeout_s: float | None = None,
         fast_path: bool = True,
         **_metadata: Any,
     ) -> VerifierResult:
         opts = make_options(
-            extraction, match_types, precision, strict, allow_set_relation_comp, require_evaluated
+            extraction,
+            match_types,
+            precision,
+            strict,
+            allow_set_relation_comp,
+            require_evaluated,
+            reject_hedged,
         )
         limit = self.timeout_s if timeout_s is None else float(timeout_s)
         if not isinstance(response, str) or not isinstance(ground_truth, str):

@@ -3,7 +3,8 @@
 In: the response, the gold, `MathOptions`, and the gold's cached signature from `math_ops.gold_signature`.
 Out: `(label, extracted)` or None (go to math_verify). It fires only when math_verify's own extraction is
 forced onto a single `\\boxed{...}`: latex matching on, \\boxed ranked above every anchor that could be
-present (no "final answer" phrase), exactly one \\boxed and no LaTeX, braces, % or ^ after it. Then
+present (no "final answer" phrase), exactly one \\boxed and no LaTeX, braces, % or ^ after it, and (with
+`reject_hedged`) no other value offered beside it. Then
 - plain integer vs plain integer gold: math_verify compares two sympy Integers, i.e. exact equality;
 - content identical to the gold, and `\\boxed{gold}` was verified correct once: the same parse follows.
 Anything else returns None. It never evaluates anything.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from rlvr.verifiers.math_hedge import hedged
 from rlvr.verifiers.math_ops import MathOptions, bare_gold
 
 _INT = re.compile(r"-?(?:0|[1-9]\d{0,14})")
@@ -47,7 +49,9 @@ def forced_boxed(response: str, opts: MathOptions) -> str | None:
     if opts.extraction not in ("boxed_first", "answer_is"):
         return None
     content = _single_boxed(response)
-    return None if content is None else content.strip()
+    if content is None or (opts.reject_hedged and hedged(response, content.strip()) is not None):
+        return None  # a hedge ("either 53 or \\boxed{52}") is the slow path's to mark
+    return content.strip()
 
 
 def fast_label(

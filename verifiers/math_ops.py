@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from rlvr.verifiers.math_form import unevaluated
+from rlvr.verifiers.math_hedge import hedged
 
 EXTRACTIONS = ("boxed_first", "answer_is", "last_expression")
 MATCH_TYPES = ("latex", "expr", "string")
@@ -31,6 +32,8 @@ class MathOptions:
     allow_set_relation_comp: bool = False
     # Not math_verify's: where the gold is a number written out, so must the answer be (math_form.py).
     require_evaluated: bool = True
+    # Nor is math_verify's: where the gold is a single number, "52 or 53" is wrong (math_hedge.py).
+    reject_hedged: bool = True
 
 
 @lru_cache(maxsize=32)
@@ -117,20 +120,29 @@ def _extracted(parsed: list[Any]) -> str | None:
 
 def check(response: str, gold: str, opts: MathOptions) -> tuple[bool | None, str | None, bool, str | None]:
     """(label, extracted, gold_parsed, reason). label None means nothing was extracted from the response;
-    reason says why an answer of the right value is marked wrong (`require_evaluated`)."""
+    reason says why an answer of the right value is marked wrong (`require_evaluated`, `reject_hedged`)."""
     gold_parsed = parse_gold(gold, opts)
     pred = _parse(response, opts)
     if not pred:
         return None, None, bool(gold_parsed), None
     label = _verify(gold_parsed, pred, opts)
-    why = _unevaluated(gold_parsed, gold, pred) if label and opts.require_evaluated else None
+    why = None
+    if label and _single_number(gold_parsed):
+        if opts.require_evaluated:
+            why = _unevaluated(gold, pred)
+        if why is None and opts.reject_hedged and isinstance(pred[-1], str):
+            why = hedged(response, pred[-1])
     return label and why is None, _extracted(pred), bool(gold_parsed), why
 
 
-def _unevaluated(gold_parsed: list[Any], gold: str, pred: list[Any]) -> str | None:
+def _single_number(gold_parsed: list[Any]) -> bool:
+    return bool(gold_parsed) and bool(getattr(gold_parsed[0], "is_number", False))
+
+
+def _unevaluated(gold: str, pred: list[Any]) -> str | None:
     """Why a right-valued answer is arithmetic left undone, when the gold is a number written out."""
     text = pred[-1]
-    if not gold_parsed or not isinstance(text, str) or not getattr(gold_parsed[0], "is_number", False):
+    if not isinstance(text, str):
         return None
     if unevaluated(bare_gold(gold)) is not None:  # the gold is itself a product, power, ...: any form goes
         return None

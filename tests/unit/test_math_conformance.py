@@ -18,9 +18,11 @@ SUITE = Path("conformance") / "math_verify_suite.jsonl"  # under ../shared
 def case_kwargs(case: dict[str, Any]) -> dict[str, Any]:
     """Translate a case's harness config into math-verifier options."""
     config = case["config"]
-    # require_evaluated is rlvr's own rule on top of math_verify: off, to compare with math_verify alone.
+    # require_evaluated and reject_hedged are rlvr's own rules on top of math_verify: off, to compare with
+    # math_verify alone.
+    own = {"require_evaluated": False, "reject_hedged": False}
     if config["harness"] == "verify":  # verify(parse(gold), parse(pred)): math_verify's default extraction
-        return {"extraction": "answer_is", "match_types": ["latex", "expr"], "require_evaluated": False}
+        return {"extraction": "answer_is", "match_types": ["latex", "expr"], **own}
     assert config["harness"] == "compare_strings", config
     kwargs = {
         k: case["params"][v.split(":", 1)[1].rstrip(">")]
@@ -32,7 +34,7 @@ def case_kwargs(case: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "extraction": "boxed_first",
         "match_types": kwargs.pop("match_types"),
-        "require_evaluated": False,
+        **own,
     }
     out.update(kwargs)  # precision, strict, allow_set_relation_comp
     return out
@@ -56,12 +58,12 @@ def test_all_270_cases_agree(shared_dir: Path) -> None:
 
 
 def test_require_evaluated_changes_only_arithmetic_left_undone(shared_dir: Path) -> None:
-    """rlvr's default differs from math_verify on exactly the suite's two answers that leave the
-    arithmetic to the grader; every other label, right or wrong, is math_verify's."""
+    """rlvr's defaults differ from math_verify on exactly the suite's two answers that leave the
+    arithmetic to the grader (reject_hedged changes none); every other label, right or wrong, is math_verify's."""
     verifier = get("math")
     changed = []
     for case in load(shared_dir):
-        kwargs = {**case_kwargs(case), "require_evaluated": True}
+        kwargs = {**case_kwargs(case), "require_evaluated": True, "reject_hedged": True}
         result = verifier.verify(case["pred"], case["gold"], timeout_s=20, **kwargs)
         if result.correct != bool(case["expected"]):
             changed.append((case["gold"], case["pred"], case["expected"], result.reason))

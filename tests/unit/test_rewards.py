@@ -189,6 +189,7 @@ def test_verifier_options_drop_the_reward_keys() -> None:
         "timeout_s": 5.0,
         "extraction": "boxed_first",
         "require_evaluated": True,
+        "reject_hedged": True,
     }
 
 

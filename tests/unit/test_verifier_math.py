@@ -12,6 +12,7 @@ from rlvr.errors import RlvrUserError
 from rlvr.types import VerifyStatus
 from rlvr.verifiers import available, get
 from rlvr.verifiers.math_form import unevaluated
+from rlvr.verifiers.math_hedge import hedged
 
 pytestmark = pytest.mark.unit
 
@@ -120,6 +121,49 @@ def test_require_evaluated(math, response: str, gold: str, expected: bool) -> No
         assert (again.correct, again.reason) == (False, result.reason)
 
 
+@pytest.mark.parametrize(
+    "response,answer,why",
+    [
+        ("The answer is 52 or 53.", "52", "hedged between values: 52 or 53"),
+        ("It is either 53 or 52", "52", "hedged between values: 53 or 52"),
+        ("The answer is $52$ or $53$.", "52", "hedged between values: 52 or 53"),
+        ("The answer is 51, 52 or 53.", "52", "hedged between values: 51 or 52 or 53"),
+        (r"\boxed{52} or maybe 53", "52", "hedged between values: 52 or 53"),
+        ("The answer is 2.5 or 3.", "2.5", "hedged between values: 2.5 or 3"),
+        ("The answer is 1,000 or 1,001", "1000", "hedged between values: 1,000 or 1,001"),
+        ("The answer is 52.", "52", None),
+        ("The answer is 52 or 52.0", "52", None),  # one value written twice
+        ("The answer is 52, 3 more than 49.", "52", None),  # a comma alone does not make a chain
+        ("The answer is 52 or more.", "52", None),
+        ("So 52 or 53 could work. Checking, 52 works. The answer is 52.", "52", None),
+        ("Between 10 or 52 items, we pick 52", "52", None),  # the last 52 is alone
+        ("The answer is 52 and 53", "52", None),
+    ],
+)
+def test_hedged_answer_forms(response: str, answer: str, why: str | None) -> None:
+    assert hedged(response, answer) == why
+
+
+@pytest.mark.parametrize(
+    "response,gold,expected",
+    [
+        ("The answer is 52 or 53.", "52", False),
+        (r"Either 53 or \boxed{52}.", "52", False),  # a single box, but not a single answer
+        (r"\boxed{52}, or possibly 53", "52", False),
+        ("The answer is 52.", "52", True),
+        (r"So 52 or 53 might work; checking both. Only 52 does. \boxed{52}", "52", True),
+        (r"\boxed{3, 2}", "2, 3", True),  # a list gold: the rule is for single numbers only
+    ],
+)
+def test_reject_hedged(math, response: str, gold: str, expected: bool) -> None:
+    for fast_path in (True, False):
+        result = math.verify(response, gold, fast_path=fast_path)
+        assert result.correct is expected and result.status == VerifyStatus.OK, (fast_path, result)
+        if not expected:
+            assert result.reason.startswith("hedged between values"), result
+            assert math.verify(response, gold, reject_hedged=False, fast_path=fast_path).correct
+
+
 def test_extraction_modes(math) -> None:
     text = r"The final answer is $7$. I hope it is right. \boxed{5}"
     assert math.verify(text, "5", extraction="boxed_first").correct
@@ -137,6 +181,8 @@ def test_bad_option_is_user_error(math) -> None:
         math.verify(r"\boxed{1}", "1", extraction="first")
     with pytest.raises(RlvrUserError, match="require_evaluated"):
         math.verify(r"\boxed{1}", "1", require_evaluated="yes")
+    with pytest.raises(RlvrUserError, match="verifiers.specs.math.reject_hedged"):
+        math.verify(r"\boxed{1}", "1", reject_hedged=1)
 
 
 def test_hard_timeout_then_recovers(math) -> None:
