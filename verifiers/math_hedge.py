@@ -21,9 +21,9 @@ _NUMBER = re.compile(
 # What may sit between two numbers of one chain besides the joining word: spaces, commas, math
 # delimiters and the LaTeX a box or text run puts there.
 _FILL = r"(?:\s|,|\$|\\[,;: ]|\\quad|\\\(|\\\)|\\text\{|\\mathrm\{|\\boxed\{|\})*"
-_OR_LINK = re.compile(_FILL + r"\bor(?:\s+(?:maybe|possibly|perhaps|else))?\b" + _FILL)
+_OR_LINK = re.compile(_FILL + r"\b(?i:or)(?:\s+(?:maybe|possibly|perhaps|else))?\b" + _FILL)
 _COMMA_LINK = re.compile(r"(?:\s|\$|\})*,(?:\s|\$|\\boxed\{)*")
-_SENTENCE_END = re.compile(r"(?<!\d)\.(?!\d)|[!?\n]")
+_SENTENCE_END = re.compile(r"\.(?!\d)|[!?\n]")  # a decimal point is followed by a digit
 
 
 def _value(token: str) -> Decimal | str:
@@ -65,5 +65,6 @@ def hedged(response: str, extracted: str) -> str | None:
     for run, has_or in _chains(response, list(_NUMBER.finditer(response, lo, hi))):
         values = {_value(m.group(0)) for m in run}
         if has_or and any(m.start() == last for m in run) and len(values) > 1:
-            return "hedged between values: " + " or ".join(m.group(0) for m in run)
+            shown = " or ".join(m.group(0) for m in run[:6])
+            return "hedged between values: " + shown + (" or ..." if len(run) > 6 else "")
     return None
