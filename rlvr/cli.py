@@ -148,7 +148,17 @@ def report(run_dir: Path = typer.Argument(..., help="a run directory")) -> None:
         typer.echo(str(p))
 
 
+def _stacks_on_sigusr1() -> None:
+    """`kill -USR1 <pid>` prints every thread's stack to stderr: what a run that looks stuck waits on."""
+    import faulthandler
+    import signal
+
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+
 def main(argv: list[str] | None = None) -> Any:
+    _stacks_on_sigusr1()
     try:
         return app(args=argv, standalone_mode=False)
     except RlvrUserError as e:

@@ -28,6 +28,7 @@ from rlvr.pipeline.buffer import TrajectoryBuffer
 from rlvr.pipeline.components import start_rollout
 from rlvr.pipeline.controller import Controller, PendingRollout
 from rlvr.pipeline.health import NoAnswerMonitor
+from rlvr.pipeline.interrupt import wait_after_interrupt
 from rlvr.pipeline.logger import MetricsLogger
 from rlvr.pipeline.prepare import Prepared, prepare
 from rlvr.pipeline.rundir import make_run_dir, remove_if_unused
@@ -129,7 +130,13 @@ def run_training(cfg: RlvrConfig) -> dict[str, Any]:
         summary["interrupted"] = True
         _say("interrupted: learners save a checkpoint and stop (Ctrl-C again to quit without one)")
         ray.get(buffer.close.remote(), timeout=30)
-        learners.wait(cfg.trainer.step_timeout_s)
+        wait_after_interrupt(
+            learners,
+            lambda: ray.get(buffer.counters.remote(), timeout=30),
+            cfg.learner.num_workers,
+            cfg.trainer.step_timeout_s,
+            _say,
+        )
     finally:
         _flush_metrics(buffer, logger)
         counters = ray.get(buffer.counters.remote(), timeout=30)
