@@ -153,8 +153,12 @@ def _stacks_on_sigusr1() -> None:
     import faulthandler
     import signal
 
-    if hasattr(signal, "SIGUSR1"):
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    if not hasattr(signal, "SIGUSR1") or sys.__stderr__ is None:
+        return
+    try:  # the process's own stderr: a replaced sys.stderr (a test's capture) may have no file descriptor
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
+        pass
 
 
 def main(argv: list[str] | None = None) -> Any:

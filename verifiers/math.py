@@ -147,14 +147,13 @@ class MathVerifier:
                 0.0, False, status=VerifyStatus.ERROR, reason="response and gold must be strings"
             )
         try:
-            if fast_path:
-                sig = self._gold_signature(ground_truth, opts, limit)
-                fast = fast_label(response, ground_truth, opts, *sig)
+            boxed = forced_boxed(response, opts) if fast_path else None  # scanned once per response
+            if boxed is not None:
+                fast = fast_label(boxed, ground_truth, *self._gold_signature(ground_truth, opts, limit))
                 if fast is not None:
                     self.fast_hits += 1
                     label, extracted = fast
                     return VerifierResult(float(label), label, extracted=extracted, reason="fast path")
-            boxed = forced_boxed(response, opts) if fast_path else None
             answer_key = (boxed, ground_truth, opts)
             cached = self._answers.get(answer_key) if boxed is not None else None
             if cached is not None:

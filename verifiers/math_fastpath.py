@@ -1,7 +1,8 @@
 """In-process fast path of the math verifier: decide without parsing when the label is certain.
 
-In: the response, the gold, `MathOptions`, and the gold's cached signature from `math_ops.gold_signature`.
-Out: `(label, extracted)` or None (go to math_verify). It fires only when math_verify's own extraction is
+`forced_boxed(response, opts)`: the single boxed content math_verify would be forced onto, or None. Then
+`fast_label(content, gold, *signature)` (the gold's cached signature from `math_ops.gold_signature`):
+`(label, extracted)` or None (go to math_verify). It fires only when math_verify's own extraction is
 forced onto a single `\\boxed{...}`: latex matching on, \\boxed ranked above every anchor that could be
 present (no "final answer" phrase), exactly one \\boxed and no LaTeX, braces, % or ^ after it, and (with
 `reject_hedged`) no other value offered beside it. Then
@@ -54,12 +55,8 @@ def forced_boxed(response: str, opts: MathOptions) -> str | None:
     return content.strip()
 
 
-def fast_label(
-    response: str, gold: str, opts: MathOptions, gold_int: int | None, boxed_gold_ok: bool
-) -> tuple[bool, str] | None:
-    content = forced_boxed(response, opts)
-    if content is None:
-        return None
+def fast_label(content: str, gold: str, gold_int: int | None, boxed_gold_ok: bool) -> tuple[bool, str] | None:
+    """The label of `content` (what `forced_boxed` returned) without math_verify, or None when it needs it."""
     if gold_int is not None and _INT.fullmatch(content):
         return int(content) == gold_int, content
     if boxed_gold_ok and content == bare_gold(gold):
