@@ -4,9 +4,12 @@ math_verify reads "The answer is 52 or 53." as 52, so a policy that names two va
 either. The math verifier's `reject_hedged` option (on by default) marks such an answer wrong when the
 gold is a single number. In: the response and the answer text math_verify extracted. Out: why the answer
 is hedged, or None.
-A hedge is a chain of numbers joined by "or" (with commas allowed in the chain: "51, 52 or 53") that
-holds the answer where it last appears in the response and a different value. Values
-equal as decimals ("52 or 52.0") are not a hedge; a bare comma list without "or" is left to math_verify.
+A hedge is a chain of numbers that holds the answer at its place (below) and a different
+value: joined by "or" anywhere in its sentence ("51, 52 or 53"), or joined by "and" or commas only when the
+chain ends its sentence ("The answer is 52 and 53.", "The answer is 52, 53."), so "52, 3 more than 49" and
+"52 and 53 were tried" are not hedges. Values equal as decimals ("52 or 52.0") are not a hedge either.
+The answer's place is its last \\boxed{} when it is boxed, else where it last appears, so a check after
+the box ("\\boxed{52}. Its divisors are 1, 2, 4, 13, 26, 52.") does not make it a hedge.
 Text only: nothing here is evaluated.
 """
 
@@ -22,7 +25,10 @@ _NUMBER = re.compile(
 # delimiters and the LaTeX a box or text run puts there.
 _FILL = r"(?:\s|,|\$|\\[,;: ]|\\quad|\\\(|\\\)|\\text\{|\\mathrm\{|\\boxed\{|\})*"
 _OR_LINK = re.compile(_FILL + r"\b(?i:or)(?:\s+(?:maybe|possibly|perhaps|else))?\b" + _FILL)
+_AND_LINK = re.compile(_FILL + r"\b(?i:and)\b" + _FILL)
 _COMMA_LINK = re.compile(r"(?:\s|\$|\})*,(?:\s|\$|\\boxed\{)*")
+_CLOSE = re.compile(r"(?:\s|\$|\}|\\\)|\\\])*")  # what may follow a chain that ends its sentence
+_BOX_OPEN = re.compile(r"\\boxed\{\s*\$?\Z")  # just before a number: it opens the box
 _SENTENCE_END = re.compile(r"\.(?!\d)|[!?\n]")  # a decimal point is followed by a digit
 
 
@@ -40,15 +46,16 @@ def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _chains(text: str, numbers: list[re.Match[str]]) -> list[tuple[list[re.Match[str]], bool]]:
-    """Runs of numbers joined by "or" or commas, each with whether an "or" joins it."""
+    """Runs of numbers joined by "or", "and" or commas, each with whether an "or" joins it."""
     chains: list[tuple[list[re.Match[str]], bool]] = []
     for m in numbers:
         if chains:
             run, has_or = chains[-1]
             gap = text[run[-1].end() : m.start()]
-            if _OR_LINK.fullmatch(gap) or _COMMA_LINK.fullmatch(gap):
+            is_or = bool(_OR_LINK.fullmatch(gap))
+            if is_or or _AND_LINK.fullmatch(gap) or _COMMA_LINK.fullmatch(gap):
                 run.append(m)
-                chains[-1] = run, has_or or bool(_OR_LINK.fullmatch(gap))
+                chains[-1] = run, has_or or is_or
                 continue
         chains.append(([m], False))
     return chains
@@ -60,11 +67,17 @@ def hedged(response: str, extracted: str) -> str | None:
     hits = [m for m in _NUMBER.finditer(response) if _value(m.group(0)) == answer]
     if not hits:
         return None
-    last = hits[-1].start()
-    lo, hi = _sentence(response, last, hits[-1].end())
+    # Where the answer sits: its last box if it is boxed (a check after it may list the value again),
+    # else where it last appears.
+    boxed = [m for m in hits if _BOX_OPEN.search(response, max(0, m.start() - 16), m.start())]
+    at = (boxed or hits)[-1]
+    last = at.start()
+    lo, hi = _sentence(response, last, at.end())
     for run, has_or in _chains(response, list(_NUMBER.finditer(response, lo, hi))):
         values = {_value(m.group(0)) for m in run}
-        if has_or and any(m.start() == last for m in run) and len(values) > 1:
-            shown = " or ".join(m.group(0) for m in run[:6])
-            return "hedged between values: " + shown + (" or ..." if len(run) > 6 else "")
+        closes = bool(_CLOSE.fullmatch(response, run[-1].end(), hi))
+        if (has_or or closes) and any(m.start() == last for m in run) and len(values) > 1:
+            sep = " or " if has_or else ", "
+            shown = sep.join(m.group(0) for m in run[:6])
+            return "hedged between values: " + shown + (sep + "..." if len(run) > 6 else "")
     return None

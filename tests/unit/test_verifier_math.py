@@ -137,7 +137,15 @@ def test_require_evaluated(math, response: str, gold: str, expected: bool) -> No
         ("The answer is 52 or more.", "52", None),
         ("So 52 or 53 could work. Checking, 52 works. The answer is 52.", "52", None),
         ("Between 10 or 52 items, we pick 52", "52", None),  # the last 52 is alone
-        ("The answer is 52 and 53", "52", None),
+        ("The answer is 52 and 53", "52", "hedged between values: 52, 53"),  # "and" or commas: the chain
+        ("The answer is 52, 53.", "52", "hedged between values: 52, 53"),  # must end the sentence
+        (r"The answer is $\boxed{52}$ and $53$.", "52", "hedged between values: 52, 53"),
+        ("The answer is 52, and 53 was a typo.", "52", None),
+        ("52 and 53 were tried; 52 is the answer", "52", None),
+        ("The sum of 26 and 26 is 52.", "52", None),
+        ("So x = 52 and y = 53, the answer is 52.", "52", None),
+        (r"\boxed{52}. Check: its divisors are 1, 2, 4, 13, 26, 52.", "52", None),  # the box is the answer
+        (r"Either 53 or \boxed{52}. Check: 52 = 4 * 13.", "52", "hedged between values: 53 or 52"),
     ],
 )
 def test_hedged_answer_forms(response: str, answer: str, why: str | None) -> None:
@@ -153,6 +161,7 @@ def test_hedged_answer_forms(response: str, answer: str, why: str | None) -> Non
         ("The answer is 52.", "52", True),
         (r"So 52 or 53 might work; checking both. Only 52 does. \boxed{52}", "52", True),
         (r"\boxed{3, 2}", "2, 3", True),  # a list gold: the rule is for single numbers only
+        ("The answer is 52 and 53.", "52", False),
     ],
 )
 def test_reject_hedged(math, response: str, gold: str, expected: bool) -> None:
