@@ -4,7 +4,9 @@ Ray reserves (fractional) CPUs but does not stop torch and OpenMP from starting 
 small machine the generator's OpenMP threads then spin-wait against the learner's, and both slow down.
 Measured on 2 cores: vLLM CPU generation ran 3.2x slower next to one busy thread with its default 2 OpenMP
 threads, 1.2x slower with 1. So each CPU component runs floor(reserved CPUs) threads, at least one, unless
-the user set OMP_NUM_THREADS.
+the user set OMP_NUM_THREADS, or a count is given (`generator.num_threads`, `learner.num_threads`, or what
+sync mode derives). A given count must be passed in: inside a Ray actor OMP_NUM_THREADS is always set,
+by Ray itself (to floor(num_cpus)) when the user did not, so it cannot stand for the user's choice there.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from __future__ import annotations
 import os
 
 
-def limit_cpu_threads(num_cpus: float) -> int:
-    """Set this process's torch/OpenMP threads; returns the count. Call before building any model."""
+def limit_cpu_threads(num_cpus: float, threads: int | None = None) -> int:
+    """Set this process's torch/OpenMP threads to `threads`, else OMP_NUM_THREADS, else floor(num_cpus);
+    returns the count. Call before building any model."""
     import torch
 
-    n = int(os.environ.get("OMP_NUM_THREADS") or max(1, int(num_cpus)))
+    n = threads or int(os.environ.get("OMP_NUM_THREADS") or max(1, int(num_cpus)))
     os.environ["OMP_NUM_THREADS"] = str(n)
     torch.set_num_threads(n)
     return n

@@ -124,8 +124,8 @@ class GeneratorConfig(_Strict):
     num_threads: int | None = Field(
         None,
         ge=1,
-        description="torch/OpenMP threads per CPU replica; None = floor(num_cpus), or in sync mode the CPUs "
-        "of the generator and learner together (they take turns)",
+        description="torch/OpenMP threads per CPU replica; None = OMP_NUM_THREADS if the user set it, else "
+        "floor(num_cpus), or in sync mode the CPUs of the generator and learner together (they take turns)",
     )
     http: bool = Field(
         False, description="expose Serve's HTTP proxy (off: generators are called via handles)"
@@ -218,7 +218,8 @@ class LearnerConfig(_Strict):
         300.0,
         gt=0,
         description="seconds the learners may take to load the model and start (before their first batch "
-        "request) without the run being declared stuck; afterwards trainer.step_timeout_s applies",
+        "request) without the run being declared stuck, when longer than trainer.step_timeout_s (the "
+        "longer of the two applies until then); afterwards trainer.step_timeout_s applies",
     )
     gradient_checkpointing: bool = Field(
         False, description="recompute activations in backward (HF, use_reentrant=False): less memory, slower"
@@ -238,8 +239,9 @@ class LearnerConfig(_Strict):
     num_threads: int | None = Field(
         None,
         ge=1,
-        description="torch threads per CPU worker; None = floor(cpus_per_worker), or in sync mode (where "
-        "generation and training take turns) the CPUs of the generator and learner together",
+        description="torch threads per CPU worker; None = OMP_NUM_THREADS if the user set it, else "
+        "floor(cpus_per_worker), or in sync mode (where generation and training take turns) the CPUs of the "
+        "generator and learner together",
     )
     lora: LoraConfig = Field(LoraConfig(), description="LoRA adapters (needs the lora extra: peft)")
 

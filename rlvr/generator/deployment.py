@@ -48,7 +48,7 @@ class GeneratorDeployment:
 
             # vLLM's CPU backend would bind one OpenMP thread to every core; unbound, it uses torch's count.
             os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
-            limit_cpu_threads(gen.num_threads or gen.num_cpus)
+            limit_cpu_threads(gen.num_cpus, gen.num_threads)
         from rlvr.models.shipping import local_path
 
         # A folder only the driver has is fetched into this node's cache first (multi-node, no shared disk).
@@ -126,6 +126,12 @@ class GeneratorDeployment:
     def pid(self) -> int:
         """The replica's process id (operators and fault tests)."""
         return os.getpid()
+
+    def cpu_threads(self) -> int:
+        """torch's thread count in this replica (the run's summary records it)."""
+        import torch
+
+        return int(torch.get_num_threads())
 
 
 @dataclass

@@ -69,7 +69,7 @@ class _Learner:
         if not self.lc.use_gpu:
             from rlvr.cpu_threads import limit_cpu_threads
 
-            limit_cpu_threads(self.lc.num_threads or self.lc.cpus_per_worker)
+            limit_cpu_threads(self.lc.cpus_per_worker, self.lc.num_threads)
         _seed(self.cfg.trainer.seed + self.rank)
         if config.get("pid_dir"):  # lets operators (and the fault test) find worker processes
             Path(config["pid_dir"]).mkdir(parents=True, exist_ok=True)
@@ -77,6 +77,7 @@ class _Learner:
             (Path(config["pid_dir"]) / f"rank{self.rank}.node").write_text(
                 ray.get_runtime_context().get_node_id()
             )
+            (Path(config["pid_dir"]) / f"rank{self.rank}.threads").write_text(str(torch.get_num_threads()))
 
         self.algo = algorithms.from_config(self.cfg.algorithm)
         self.params = self.algo.Params.model_validate(self.cfg.algorithm.params)

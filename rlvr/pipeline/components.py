@@ -89,6 +89,12 @@ class Rollout:
             ],
         }
 
+    def cpu_threads(self) -> int:
+        """torch's thread count in the generator replica answering."""
+        return int(
+            self.generator.handle.cpu_threads.remote().result(timeout_s=self.cfg.generator.request_timeout_s)
+        )
+
     def shutdown(self) -> None:
         stop_generator(self.app_name)
         self.pool.shutdown()

@@ -10,6 +10,7 @@ before any run directory or component exists (`rlvr run` starts Ray meanwhile an
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -93,8 +94,9 @@ def derive(cfg: RlvrConfig, model_path: str) -> None:
             f"generator.max_tokens={gen.max_tokens} leaves no room for a prompt within "
             f"generator.max_model_len={gen.max_model_len}"
         )
-    if cfg.trainer.mode == "sync":
-        # Generation and training take turns: each may use every core the two reserved.
+    if cfg.trainer.mode == "sync" and not os.environ.get("OMP_NUM_THREADS"):
+        # Generation and training take turns: each may use every core the two reserved (unless the user
+        # chose a count with OMP_NUM_THREADS, which the components then keep).
         shared = max(
             1, int(gen.num_cpus * gen.num_replicas + cfg.learner.cpus_per_worker * cfg.learner.num_workers)
         )

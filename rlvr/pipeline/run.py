@@ -143,6 +143,7 @@ def run_training(cfg: RlvrConfig) -> dict[str, Any]:
         summary.update(_accounting(controller, counters))
         summary["verifier_stats"] = rollout.pool.stats()
         summary["placement"] = _placement(rollout, run_dir)
+        summary["cpu_threads"] = _cpu_threads(rollout, run_dir)
         summary["checkpoint"] = learners.latest_checkpoint
         summary["wall_s"] = round(time.time() - t_start, 1)
         _learner_marks(startup, counters)
@@ -415,6 +416,17 @@ def _placement(rollout: Any, run_dir: Path) -> dict[str, list[str]]:
         out = {}
     out["learner"] = sorted({p.read_text() for p in (run_dir / "learner" / "pids").glob("rank*.node")})
     return out
+
+
+def _cpu_threads(rollout: Any, run_dir: Path) -> dict[str, Any]:
+    """torch threads of the generator replica and of each learner rank (best effort, as `_placement`)."""
+    try:
+        gen: int | None = rollout.cpu_threads()
+    except Exception as e:  # a component already gone must not hide the run's result
+        log.warning("cpu_threads: %s", e)
+        gen = None
+    ranks = sorted((run_dir / "learner" / "pids").glob("rank*.threads"))
+    return {"generator": gen, "learner": [int(p.read_text()) for p in ranks]}
 
 
 def _accounting(controller: Controller | None, counters: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ learners. Short runs on the tiny model; one shared Ray cluster."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,8 @@ def sync_run(ray_cluster, tmp_path_factory) -> dict:
         tmp_path_factory.mktemp("sync"),
         "algorithms=simko",
         "trainer.mode=sync",
+        "generator.num_cpus=1",  # sync mode: generator and learner take turns on both CPUs (2 threads each)
+        "learner.cpus_per_worker=1",
         "trainer.save_every=2",
         "trainer.eval_every=2",
         "eval.n=4",
@@ -58,6 +61,9 @@ def test_sync_run_end_to_end(sync_run):
     assert len(learner_rows) == 3
     assert all("lambda/rank1" in r and "entropy" in r and "rank1_frac" in r for r in learner_rows)
     assert all(r["staleness_max"] == 0 for r in learner_rows)  # sync: generated on the newest weights
+    # The shared count reached the real replica and worker (Ray's own OMP_NUM_THREADS=1 did not win).
+    shared = int(os.environ.get("OMP_NUM_THREADS") or 2)
+    assert sync_run["cpu_threads"] == {"generator": shared, "learner": [shared]}, sync_run["cpu_threads"]
     assert (run_dir / "config.yaml").exists() and (run_dir / "tensorboard").is_dir()
     assert sync_run["checkpoint"] and Path(sync_run["checkpoint"]).exists()
     assert sync_run["accounting"]["trained"] == 3 * 16
@@ -72,6 +78,8 @@ def test_async_run_and_accounting(ray_cluster, tmp_path):
     rows = [json.loads(x) for x in (Path(summary["run_dir"]) / "metrics.jsonl").read_text().splitlines()]
     stale = [r["staleness_max"] for r in rows if "staleness_max" in r]
     assert stale and max(stale) <= 1
+    own = int(os.environ.get("OMP_NUM_THREADS") or 1)  # async: floor of each one's 0.5 CPUs, at least 1
+    assert summary["cpu_threads"] == {"generator": own, "learner": [own]}, summary["cpu_threads"]
 
 
 def test_filter_zero_advantage_counts(ray_cluster, tmp_path):

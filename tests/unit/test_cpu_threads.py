@@ -12,13 +12,13 @@ import pytest
 pytestmark = pytest.mark.unit
 
 
-def _threads(num_cpus: float, omp: str | None) -> tuple[int, int, str]:
+def _threads(num_cpus: float, omp: str | None, threads: int | None = None) -> tuple[int, int, str]:
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     if omp is not None:
         env["OMP_NUM_THREADS"] = omp
     code = (
         "import os, torch\nfrom rlvr.cpu_threads import limit_cpu_threads\n"
-        f"n = limit_cpu_threads({num_cpus})\nprint(n, torch.get_num_threads(), os.environ['OMP_NUM_THREADS'])"
+        f"n = limit_cpu_threads({num_cpus}, {threads})\nprint(n, torch.get_num_threads(), os.environ['OMP_NUM_THREADS'])"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -31,6 +31,11 @@ def _threads(num_cpus: float, omp: str | None) -> tuple[int, int, str]:
 )
 def test_threads_follow_the_reservation_unless_the_user_chose(num_cpus, omp, expected):
     assert _threads(num_cpus, omp) == (expected, expected, str(expected))
+
+
+def test_a_given_count_wins_over_the_environment():
+    # Inside a Ray actor OMP_NUM_THREADS is Ray's floor(num_cpus), so a configured count must beat it.
+    assert _threads(0.5, "1", threads=2) == (2, 2, "2")
 
 
 def test_a_new_thread_adopts_the_count_before_its_first_torch_op():

@@ -60,7 +60,8 @@ def test_chat_template_turns_off_extra_special_tokens(tmp_path: Path) -> None:
         assert own.generator.add_special_tokens is value
 
 
-def test_sync_mode_lets_each_component_use_the_shared_cores(tmp_path: Path) -> None:
+def test_sync_mode_lets_each_component_use_the_shared_cores(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     cfg = load_config(["trainer.mode=sync", "generator.num_cpus=1", "learner.cpus_per_worker=1"])
     derive(cfg, _model(tmp_path))
     assert cfg.generator.num_threads == 2 and cfg.learner.num_threads == 2
@@ -70,6 +71,10 @@ def test_sync_mode_lets_each_component_use_the_shared_cores(tmp_path: Path) -> N
     pinned = load_config(["trainer.mode=sync", "learner.num_threads=1"])
     derive(pinned, _model(tmp_path))
     assert pinned.learner.num_threads == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the user's choice: sync mode derives nothing over it
+    chosen = load_config(["trainer.mode=sync", "generator.num_cpus=1", "learner.cpus_per_worker=1"])
+    derive(chosen, _model(tmp_path))
+    assert chosen.generator.num_threads is None and chosen.learner.num_threads is None
 
 
 def test_trust_remote_code_reaches_the_generator(tmp_path: Path) -> None:
