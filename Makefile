@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?= algorithms=simko verifiers=math
 
-.PHONY: install install-dev run test test-unit lint bench
+.PHONY: install install-dev run test test-unit lint
 
 # Stamps: install again only when the project's requirements (or the installer) changed.
 $(VENV)/.installed-cpu: pyproject.toml scripts/bootstrap.sh

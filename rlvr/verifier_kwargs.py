@@ -51,3 +51,17 @@ def verify_kwargs(
     blocked = reserved | set(options)
     rows = {k: v for k, v in (metadata or {}).items() if k not in blocked}
     return {**rows, **options}
+
+
+def takes_any_option(verifier: Any) -> bool:
+    """Whether a spec key outside `option_names` may still mean something to this verifier: it has a
+    `**kwargs` catch-all whose name does not start with "_" (`**_metadata` says: extra keys are ignored)
+    and declares no `options`. Otherwise an unknown spec key is a typo, refused at config load."""
+    if getattr(verifier, "options", None) is not None:
+        return False
+    fn = getattr(verifier, "fn", None) or getattr(verifier, "verify", None)
+    try:
+        params = inspect.signature(fn).parameters.values() if fn is not None else []
+    except (TypeError, ValueError):
+        return True  # nothing to read: do not refuse what it may take
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD and not p.name.startswith("_") for p in params)

@@ -62,6 +62,9 @@ def _path_shorthand(overrides: list[str]) -> list[str]:
         elif eq and key.startswith(OPEN_DICTS) and key not in OPEN_DICTS:
             # Free-form maps (engine kwargs, algorithm params, ...) take new keys without Hydra's `+`.
             out.append(f"++{ov}")
+        elif eq and key.startswith("verifiers.specs.") and key.count(".") == 3:
+            # A verifier's options need no `+` either: each key is checked against the verifier (validate).
+            out.append(f"++{ov}")
         else:
             out.append(ov)
     return out
@@ -96,7 +99,26 @@ def _compose(overrides: list[str]) -> dict[str, Any]:
         GlobalHydra.instance().clear()
     out = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(out, dict)
+    _check_spec_targets(overrides, out)  # type: ignore[arg-type]
     return out  # type: ignore[return-value]
+
+
+def _check_spec_targets(overrides: list[str], raw: dict[str, Any]) -> None:
+    """`verifiers.specs.<name>.<key>=v` sets an option of a verifier the run uses; it must not bring in
+    one the `verifiers=` choice left out (the `++` it becomes would create the whole entry)."""
+    specs = raw.get("verifiers", {}).get("specs", {}) or {}
+    set_here: dict[str, set[str]] = {}
+    for ov in overrides:
+        if ov.startswith("++verifiers.specs.") and "=" in ov:
+            _, _, name, key = ov[2:].partition("=")[0].split(".")
+            set_here.setdefault(name, set()).add(key)
+    for name, keys in set_here.items():
+        if name in specs and set(specs[name]) <= keys:
+            key = sorted(keys)[0]
+            raise RlvrUserError(
+                f"verifiers.specs.{name}.{key}: '{name}' is not one of this run's verifiers "
+                f"({', '.join(sorted(n for n in specs if n != name)) or 'none'}); add it with verifiers=[...,{name}]"
+            )
 
 
 def _first_line(e: BaseException) -> str:
@@ -177,6 +199,7 @@ def _validate_plugins(cfg: RlvrConfig) -> None:
                 f"verifiers: unknown verifier '{name}'; registered: {', '.join(names)}{closest(name, names)}"
             )
         verifier = get_verifier(name)
+        _check_spec_options(name, verifier, set(spec.model_extra or {}))
         in_process = getattr(verifier, "self_guarded", False) and not hasattr(verifier, "timeout_s")
         if in_process and "timeout_s" in spec.model_fields_set:
             raise RlvrUserError(
@@ -213,3 +236,18 @@ def expand_sweep(overrides: list[str]) -> list[list[str]]:
 
 def to_yaml(cfg: RlvrConfig) -> str:
     return OmegaConf.to_yaml(OmegaConf.create(cfg.model_dump(mode="json")))
+
+
+def _check_spec_options(name: str, verifier: Any, keys: set[str]) -> None:
+    """A key under verifiers.specs.<name> that the verifier does not take is a typo, not a silent no-op."""
+    from rlvr.verifier_kwargs import ALWAYS_OPTIONS, option_names, takes_any_option
+
+    if not keys or takes_any_option(verifier):
+        return
+    known = sorted(option_names(verifier) - ALWAYS_OPTIONS)
+    for key in sorted(keys - set(known)):
+        takes = f"its options: {', '.join(known)}" if known else "it takes no options"
+        raise RlvrUserError(
+            f"verifiers.specs.{name}.{key}: verifier '{name}' has no option '{key}' ({takes})"
+            f"{closest(key, known)}"
+        )

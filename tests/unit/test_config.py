@@ -122,3 +122,31 @@ def test_multirun_refuses_a_swept_output_dir(tmp_path):
     with pytest.raises(RlvrUserError, match=r"^trainer\.output_dir: one for the whole multirun"):
         run_multirun([(c, load_config(c)) for c in combos])
     assert not list(tmp_path.iterdir())  # refused before any run directory exists
+
+
+def test_verifier_options_need_no_plus_and_a_typo_is_an_error():
+    cfg = load_config(["verifiers.specs.math.precision=3"])  # not in the preset: no Hydra `+` needed
+    assert cfg.verifiers.specs["math"].model_extra["precision"] == 3
+    with pytest.raises(RlvrUserError, match=r"^verifiers.specs.math.precison: .*did you mean 'precision'"):
+        load_config(["verifiers.specs.math.precison=3"])
+    with pytest.raises(RlvrUserError, match=r"^verifiers.specs.format.strict: .*it takes no options"):
+        load_config(["verifiers=[math,format]", "+verifiers.specs.format.strict=true"])
+    with pytest.raises(
+        RlvrUserError, match=r"^verifiers.specs.countdown.numbers: "
+    ):  # a row field, not an option
+        load_config(["verifiers=countdown", "verifiers.specs.countdown.numbers=[1,2]"])
+    # An option of a verifier the run does not use must not bring it in.
+    with pytest.raises(RlvrUserError, match=r"^verifiers.specs.logic.partial_credit: 'logic' is not one of"):
+        load_config(["verifiers.specs.logic.partial_credit=true"])
+    logic = load_config(["verifiers=logic", "verifiers.specs.logic.partial_credit=true"]).verifiers.specs[
+        "logic"
+    ]
+    assert logic.model_extra == {"partial_credit": True}
+
+
+def test_a_catch_all_verifier_takes_any_spec_key():
+    from rlvr.verifier_kwargs import takes_any_option
+    from rlvr.verifiers import get
+
+    assert takes_any_option(get("reasoning_gym"))  # reads what it needs from **metadata
+    assert not takes_any_option(get("math")) and not takes_any_option(get("format"))  # `**_metadata`: ignored
