@@ -232,7 +232,8 @@ class LearnerConfig(_Strict):
     off_policy: Literal["none", "tis", "decoupled"] = Field(
         "tis",
         description="importance correction for sampler/learner mismatch and staleness: tis = min(pi_old/"
-        "pi_behaviour, is_cap) per token; decoupled = AReaL's decoupled PPO (tokens above is_cap masked)",
+        "pi_behaviour, is_cap) per token; decoupled = AReaL's decoupled PPO (tokens above is_cap masked); "
+        "inert with logprob_source=behaviour, where pi_old is pi_behaviour",
     )
     # >= 1: a cap below the on-policy weight 1 would scale (tis) or mask (decoupled) every token.
     is_cap: float = Field(2.0, ge=1.0, description="cap of the importance weight pi_old / pi_behaviour")
