@@ -66,6 +66,7 @@ class Task:
         return self.prompts_per_step * self.n_samples
 
 
+_TWO_THREADS = ["generator.num_threads=2", "learner.num_threads=2"]
 _FP32 = {"bf16": False, "gradient_checkpointing": False, "torch_threads": None}
 _BF16 = {"bf16": True, "gradient_checkpointing": False, "torch_threads": None}  # bf16=True on CPU: autocast
 TASKS: dict[str, Task] = {
@@ -86,6 +87,9 @@ TASKS: dict[str, Task] = {
             "async-hf": ["trainer.mode=async", "generator.backend=hf"],
             "sync-hf": ["trainer.mode=sync", "generator.backend=hf"],
             "async-vllm-bf16": ["trainer.mode=async", "generator.backend=vllm", "learner.bf16=true"],
+            # Sync phases take turns, so each may run on both cores (TRL's generate and train both do).
+            "sync-vllm-2t": ["trainer.mode=sync", "generator.backend=vllm", *_TWO_THREADS],
+            "sync-hf-2t": ["trainer.mode=sync", "generator.backend=hf", *_TWO_THREADS],
         },
         trl_settings={
             "fp32": _FP32,

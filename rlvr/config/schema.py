@@ -254,8 +254,9 @@ class TrainerConfig(_Strict):
     max_staleness: int = Field(1, ge=0)
     filter_zero_advantage: bool = Field(
         False,
-        description="DAPO dynamic sampling: drop groups whose verifier rewards are all equal (as DAPO, on the "
-        "accuracy reward: an overlong penalty does not keep a group) and top up",
+        description="DAPO dynamic sampling: drop groups whose verifier rewards are all equal and top up; the "
+        "reward compared is the weighted sum of the verifiers and group rewards before the overlong penalty "
+        "(so, as DAPO, a length penalty alone does not keep a group)",
     )
     seed: int = 0
     save_every: int = Field(0, ge=0, description="0 = only at the end")
