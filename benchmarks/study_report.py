@@ -60,62 +60,20 @@ def task_section(name: str, t: dict[str, Any]) -> list[str]:
         "",
     ]
     lines += [f"### The paper's claims on {name}", ""]
+    kstar = unsaturated_k(base["pass_at_k"])
+    lines += claims(t, algos, b, kmax)
+    if kstar not in (None, kmax):
+        lines += [
+            "",
+            f"pass@{kmax} of the base model is {base['pass_at_k'][str(kmax)]:.3f}, too close to 1 to move; "
+            f"the same claims at K={kstar}, the largest K where the base is below {SATURATED}:",
+            "",
+            *claims(t, algos, b, kstar),
+        ]
     g, s = algos.get("grpo"), algos.get("simko")
-    if g:
-        up, down = effect(_arm(g), b, 1), effect(_arm(g), b, kmax)
-        v1, v2 = verdict(up, +1), verdict(down, -1)
-        both = (
-            "reproduced"
-            if v1 == v2 == "reproduced"
-            else "refuted"
-            if "refuted" in (v1, v2)
-            else "inconclusive"
-        )
-        lines.append(
-            f"1. **GRPO raises pass@1 but lowers pass@{kmax}: {both}.** Δpass@1 {fmt(up)}: {v1}; "
-            f"Δpass@{kmax} {fmt(down)}: {v2} (figure: passk_curves.png)."
-        )
-    xs = [_final(r, "lambda/rank1") for r in t["runs"]]
-    ys = [r["eval"]["pass_at_k"][str(kmax)] for r in t["runs"]]
-    # Within seeds: runs of one seed share their evaluation draws, so across seeds pass@K moves together.
-    seeds = [r["seed"] for r in t["runs"]]
-    r, lo, hi = pearson_within(xs, ys, seeds)
-    too_few = len(xs) - 3 - (len(set(seeds)) - 1) < 1
-    v = (
-        (
-            "inconclusive (too few runs)"
-            if too_few
-            else f"inconclusive (pass@{kmax} or Λ^(1) constant within seeds)"
-        )
-        if r != r
-        else "reproduced"
-        if hi < 0
-        else "refuted"
-        if lo > 0
-        else "inconclusive"
-    )
-    lines.append(
-        f"2. **Stronger concentration goes with worse pass@{kmax}: {v}.** Pearson r(final Λ^(1), pass@{kmax}) "
-        f"within seeds = {r:.2f}, 95% [{lo:.2f}, {hi:.2f}] over {len(xs)} runs of "
-        f"{len(set(seeds))} seed(s) (figure: passk_vs_lambda1.png)."
-    )
     if g and s:
-        both_seeds = {r["seed"] for r in g} & {r["seed"] for r in s}  # a partial study may lack some
-        g, s = [r for r in g if r["seed"] in both_seeds], [r for r in s if r["seed"] in both_seeds]
-    if g and s:
-        wide, one = effect(_arm(s), _arm(g), kmax), effect(_arm(s), _arm(g), 1)
-        vw, v1 = verdict(wide, +1), verdict(one, +1)
-        claim = (
-            "refuted"
-            if vw == "refuted" or v1 == "refuted"
-            else "reproduced"
-            if vw == "reproduced"
-            else "inconclusive"
-        )
-        lines.append(
-            f"3. **SimKO raises pass@{kmax} over GRPO without losing pass@1: {claim}.** pass@{kmax} SimKO − GRPO "
-            f"{fmt(wide)}: {vw}; pass@1 SimKO − GRPO {fmt(one)} ({'lower' if v1 == 'refuted' else 'not lower'})."
-        )
+        both_seeds = {r["seed"] for r in g} & {r["seed"] for r in s}
+        s = [r for r in s if r["seed"] in both_seeds]
     if t.get("ablation") and s:
         ref = [r for r in s if r["seed"] == 0]
         lines += ["", f"### SimKO ablation on {name} (seed 0; one knob at a time)", ""]
@@ -273,3 +231,74 @@ def report(state: dict[str, Any]) -> str:
 def write(state: dict[str, Any], out: Path) -> None:
     plots(state, out)
     (out / "REPORT.md").write_text(report(state))
+
+
+SATURATED = 0.98  # a base pass@K at or above this leaves one or two problems to move
+
+
+def unsaturated_k(pass_at_k: dict[str, float]) -> int | None:
+    """The largest K > 1 at which the base model's pass@K is below SATURATED (None if there is none)."""
+    ks = [int(k) for k, v in pass_at_k.items() if int(k) > 1 and v < SATURATED]
+    return max(ks) if ks else None
+
+
+def claims(t: dict[str, Any], algos: dict[str, list[dict[str, Any]]], b: Any, kk: int) -> list[str]:
+    """The three claims, with pass@kk as the wide K."""
+    lines: list[str] = []
+    g, s = algos.get("grpo"), algos.get("simko")
+    if g:
+        up, down = effect(_arm(g), b, 1), effect(_arm(g), b, kk)
+        v1, v2 = verdict(up, +1), verdict(down, -1)
+        both = (
+            "reproduced"
+            if v1 == v2 == "reproduced"
+            else "refuted"
+            if "refuted" in (v1, v2)
+            else "inconclusive"
+        )
+        lines.append(
+            f"1. **GRPO raises pass@1 but lowers pass@{kk}: {both}.** Δpass@1 {fmt(up)}: {v1}; "
+            f"Δpass@{kk} {fmt(down)}: {v2} (figure: passk_curves.png)."
+        )
+    xs = [_final(r, "lambda/rank1") for r in t["runs"]]
+    ys = [r["eval"]["pass_at_k"][str(kk)] for r in t["runs"]]
+    # Within seeds: runs of one seed share their evaluation draws, so across seeds pass@K moves together.
+    seeds = [r["seed"] for r in t["runs"]]
+    r, lo, hi = pearson_within(xs, ys, seeds)
+    too_few = len(xs) - 3 - (len(set(seeds)) - 1) < 1
+    v = (
+        (
+            "inconclusive (too few runs)"
+            if too_few
+            else f"inconclusive (pass@{kk} or Λ^(1) constant within seeds)"
+        )
+        if r != r
+        else "reproduced"
+        if hi < 0
+        else "refuted"
+        if lo > 0
+        else "inconclusive"
+    )
+    lines.append(
+        f"2. **Stronger concentration goes with worse pass@{kk}: {v}.** Pearson r(final Λ^(1), pass@{kk}) "
+        f"within seeds = {r:.2f}, 95% [{lo:.2f}, {hi:.2f}] over {len(xs)} runs of "
+        f"{len(set(seeds))} seed(s) (figure: passk_vs_lambda1.png)."
+    )
+    if g and s:
+        both_seeds = {r["seed"] for r in g} & {r["seed"] for r in s}  # a partial study may lack some
+        g, s = [r for r in g if r["seed"] in both_seeds], [r for r in s if r["seed"] in both_seeds]
+    if g and s:
+        wide, one = effect(_arm(s), _arm(g), kk), effect(_arm(s), _arm(g), 1)
+        vw, v1 = verdict(wide, +1), verdict(one, +1)
+        claim = (
+            "refuted"
+            if vw == "refuted" or v1 == "refuted"
+            else "reproduced"
+            if vw == "reproduced"
+            else "inconclusive"
+        )
+        lines.append(
+            f"3. **SimKO raises pass@{kk} over GRPO without losing pass@1: {claim}.** pass@{kk} SimKO − GRPO "
+            f"{fmt(wide)}: {vw}; pass@1 SimKO − GRPO {fmt(one)} ({'lower' if v1 == 'refuted' else 'not lower'})."
+        )
+    return lines

@@ -82,3 +82,9 @@ def test_report_states_each_claim_with_its_verdict(tmp_path: Path) -> None:
     assert "2. **Stronger concentration goes with worse pass@32:" in text
     assert "3. **SimKO raises pass@32 over GRPO without losing pass@1:" in text
     assert all((tmp_path / f).stat().st_size > 0 for f in study_report.PLOTS)
+
+
+def test_unsaturated_k_is_the_largest_k_the_base_has_room_to_move():
+    assert study_report.unsaturated_k({"1": 0.7, "2": 0.88, "4": 0.97, "8": 0.996, "16": 1.0}) == 4
+    assert study_report.unsaturated_k({"1": 0.5, "2": 0.6, "256": 0.9}) == 256  # unsaturated: kmax itself
+    assert study_report.unsaturated_k({"1": 0.99, "2": 1.0}) is None
