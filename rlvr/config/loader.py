@@ -44,6 +44,7 @@ OPEN_DICTS = (
 def _path_shorthand(overrides: list[str]) -> list[str]:
     """`model=<folder>` / `data=<file or hub name>` mean model.path / data.source, not a preset."""
     out = []
+    chosen = _chosen_verifiers(overrides)
     for ov in overrides:
         key, eq, value = ov.partition("=")
         target = {"model": "model.path", "data": "data.source"}.get(key)
@@ -64,10 +65,27 @@ def _path_shorthand(overrides: list[str]) -> list[str]:
             out.append(f"++{ov}")
         elif eq and key.startswith("verifiers.specs.") and key.count(".") == 3:
             # A verifier's options need no `+` either: each key is checked against the verifier (validate).
+            # It must not bring in a verifier the `verifiers=` choice left out (`++` would create the entry).
+            name = key.split(".")[2]
+            if name not in chosen:
+                raise RlvrUserError(
+                    f"{key}: '{name}' is not one of this run's verifiers ({', '.join(sorted(chosen))}); "
+                    f"add it with verifiers=[...,{name}]"
+                )
             out.append(f"++{ov}")
         else:
             out.append(ov)
     return out
+
+
+def _chosen_verifiers(overrides: list[str]) -> set[str]:
+    """The verifier presets a run composes: the schema's `math` plus the `verifiers=` choice (default math)."""
+    chosen = {"math"}
+    for ov in overrides:
+        key, eq, value = ov.lstrip("+").partition("=")
+        if eq and key == "verifiers":
+            chosen |= {v.strip() for v in value.strip("[]").split(",") if v.strip()}
+    return chosen
 
 
 def _registered_algorithm(name: str) -> bool:
@@ -99,26 +117,7 @@ def _compose(overrides: list[str]) -> dict[str, Any]:
         GlobalHydra.instance().clear()
     out = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(out, dict)
-    _check_spec_targets(overrides, out)  # type: ignore[arg-type]
     return out  # type: ignore[return-value]
-
-
-def _check_spec_targets(overrides: list[str], raw: dict[str, Any]) -> None:
-    """`verifiers.specs.<name>.<key>=v` sets an option of a verifier the run uses; it must not bring in
-    one the `verifiers=` choice left out (the `++` it becomes would create the whole entry)."""
-    specs = raw.get("verifiers", {}).get("specs", {}) or {}
-    set_here: dict[str, set[str]] = {}
-    for ov in overrides:
-        if ov.startswith("++verifiers.specs.") and "=" in ov:
-            _, _, name, key = ov[2:].partition("=")[0].split(".")
-            set_here.setdefault(name, set()).add(key)
-    for name, keys in set_here.items():
-        if name in specs and set(specs[name]) <= keys:
-            key = sorted(keys)[0]
-            raise RlvrUserError(
-                f"verifiers.specs.{name}.{key}: '{name}' is not one of this run's verifiers "
-                f"({', '.join(sorted(n for n in specs if n != name)) or 'none'}); add it with verifiers=[...,{name}]"
-            )
 
 
 def _first_line(e: BaseException) -> str:
