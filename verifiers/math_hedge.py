@@ -10,13 +10,15 @@ chain ends its sentence ("The answer is 52 and 53.", "The answer is 52, 53."), s
 "52 and 53 were tried" are not hedges. Values equal as decimals ("52 or 52.0") are not a hedge either.
 The answer's place is its last \\boxed{} when it is boxed, else where it last appears, so a check after
 the box ("\\boxed{52}. Its divisors are 1, 2, 4, 13, 26, 52.") does not make it a hedge.
-Text only: nothing here is evaluated.
+Values compare exactly (fractions too: "\\frac{1}{2}, 0.5" is one value written twice).
+Text only: no expression is evaluated; number literals and \\frac of two integer literals are read exactly.
 """
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
 _NUMBER = re.compile(
     r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w])(?!\.\d)|\\[dt]?frac\{-?\d+\}\{\d+\}"
@@ -29,14 +31,20 @@ _AND_LINK = re.compile(_FILL + r"\b(?i:and)\b" + _FILL)
 _COMMA_LINK = re.compile(r"(?:\s|\$|\})*,(?:\s|\$|\\boxed\{)*")
 _CLOSE = re.compile(r"(?:\s|\$|\}|\\\)|\\\])*")  # what may follow a chain that ends its sentence
 _BOX_OPEN = re.compile(r"\\boxed\{\s*\$?\Z")  # just before a number: it opens the box
+_FRAC = re.compile(r"\\[dt]?frac\{(-?\d+)\}\{(\d+)\}")
 _SENTENCE_END = re.compile(r"\.(?!\d)|[!?\n]")  # a decimal point is followed by a digit
 
 
-def _value(token: str) -> Decimal | str:
+def _value(token: str) -> Fraction | str:
+    """The exact value of a number token ("\\frac{1}{2}" and "0.5" are one value written twice)."""
     try:
-        return Decimal(token.replace(",", ""))
+        return Fraction(Decimal(token.replace(",", "")))
     except InvalidOperation:
-        return token.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+        pass
+    frac = _FRAC.fullmatch(token)
+    if frac and int(frac.group(2)) != 0:
+        return Fraction(int(frac.group(1)), int(frac.group(2)))
+    return token.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
 
 
 def _sentence(text: str, start: int, end: int) -> tuple[int, int]:

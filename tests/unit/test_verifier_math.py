@@ -146,6 +146,12 @@ def test_require_evaluated(math, response: str, gold: str, expected: bool) -> No
         ("So x = 52 and y = 53, the answer is 52.", "52", None),
         (r"\boxed{52}. Check: its divisors are 1, 2, 4, 13, 26, 52.", "52", None),  # the box is the answer
         (r"Either 53 or \boxed{52}. Check: 52 = 4 * 13.", "52", "hedged between values: 53 or 52"),
+        (r"The answer is \frac{1}{2}, 0.5.", "0.5", None),  # one value in two forms
+        (
+            r"The answer is \frac{1}{2} or \frac{1}{3}",
+            r"\frac{1}{2}",
+            r"hedged between values: \frac{1}{2} or \frac{1}{3}",
+        ),
     ],
 )
 def test_hedged_answer_forms(response: str, answer: str, why: str | None) -> None:
