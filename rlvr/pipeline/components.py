@@ -89,11 +89,9 @@ class Rollout:
             ],
         }
 
-    def cpu_threads(self) -> int:
-        """torch's thread count in the generator replica answering."""
-        return int(
-            self.generator.handle.cpu_threads.remote().result(timeout_s=self.cfg.generator.request_timeout_s)
-        )
+    def cpu_threads(self, timeout_s: float = 10.0) -> int:
+        """torch's thread count in the generator replica answering (a diagnostic: a short wait)."""
+        return int(self.generator.handle.cpu_threads.remote().result(timeout_s=timeout_s))
 
     def shutdown(self) -> None:
         stop_generator(self.app_name)
