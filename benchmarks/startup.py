@@ -1,14 +1,16 @@
-"""Where the main job's start-up goes, and what the Ray dashboard costs.
+"""Where the main job's start-up goes, and which generator backend serves the tiny model better.
 
-Runs `rlvr run trainer.max_steps=2` (the main job, its embedded defaults) in three settings (`SETTINGS`:
-the previous defaults, today's with vLLM's compiled token-rank count put back, and today's), interleaved
-for `--rounds` rounds, each setting with its own inductor cache (round 0 cold, as on a fresh machine), each a
-fresh process measured by `proc_tree.py`: the start-up timeline from summary.json (seconds since the process began: imports+config, model+prompts, Ray,
-Serve+vLLM+verifiers, Ray Train+DeepSpeed, first generation, first learner step), wall time, peak PSS of
-the whole process tree and the process count. Prints the per-phase medians and each setting's ratios to
-the previous defaults; writes benchmarks/results/startup.json.
+Runs `rlvr run` (the main job, its embedded defaults; `--steps`, default 2) in two settings (`SETTINGS`): the
+vLLM deployment (what `generator.backend=auto` picked for every model before this release) and today's
+default, where `auto` picks the transformers loop for models under 20M parameters. Interleaved for
+`--rounds` rounds, each setting with its own inductor cache (round 0 cold, as on a fresh machine), each a
+fresh process measured by `proc_tree.py`: the start-up timeline from summary.json (seconds since the
+process began: imports+config, model+prompts, Ray, Serve+generator+verifiers, Ray Train+DeepSpeed, first
+generation, first learner step), wall time, peak PSS of the whole process tree and the process count.
+Prints the per-phase medians and each setting's ratios to the vLLM setting; writes
+benchmarks/results/startup.json.
 
-  python benchmarks/startup.py --rounds 2
+  python benchmarks/startup.py --rounds 2 [--steps 60]
 """
 
 from __future__ import annotations
@@ -27,22 +29,20 @@ from proc_tree import become_subreaper, last_json_line, measured
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results" / "startup.json"
-# (overrides, environment): the previous defaults (dashboard, Ray Train's preemption watcher, vLLM's
-# torch.compile'd token ranks), today's with only the compiled ranks put back, and today's.
-COMPILED = {"RLVR_VLLM_COMPILED_RANKS": "1"}
+# (overrides, environment): the vLLM deployment, and today's default (auto: the transformers loop here).
 SETTINGS: dict[str, tuple[list[str], dict[str, str]]] = {
-    "previous": (["cluster.dashboard=true"], {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "1", **COMPILED}),
-    "compiled-ranks": (["cluster.dashboard=false"], COMPILED),
-    "lean": (["cluster.dashboard=false"], {}),
+    "vllm": (["generator.backend=vllm"], {}),
+    "auto": ([], {}),
 }
-BASELINE = "previous"
-BASE = ["trainer.max_steps=2", "logging.progress=false", "logging.tensorboard=false"]
+BASELINE = "vllm"
+BASE = ["logging.progress=false", "logging.tensorboard=false"]
 
 
-def one(setting: str, tmp: Path, tag: str) -> dict[str, Any]:
+def one(setting: str, tmp: Path, tag: str, steps: int) -> dict[str, Any]:
     log = tmp / f"{tag}.log"
     overrides, extra_env = SETTINGS[setting]
-    cmd = [sys.executable, "-m", "rlvr.cli", "run", *BASE, *overrides, f"trainer.output_dir={tmp / tag}"]
+    base = [f"trainer.max_steps={steps}", *BASE]
+    cmd = [sys.executable, "-m", "rlvr.cli", "run", *base, *overrides, f"trainer.output_dir={tmp / tag}"]
     cache = tmp / f"inductor-{setting}"  # per setting: its first round compiles from scratch
     env = {
         **os.environ,
@@ -54,6 +54,7 @@ def one(setting: str, tmp: Path, tag: str) -> dict[str, Any]:
     summary = last_json_line(log, "run_dir")
     res["setting"] = setting
     res["startup"] = summary.get("startup") if summary else None
+    res["run_wall_s"] = summary.get("wall_s") if summary else None
     res["ok"] = res["rc"] == 0 and bool(res["startup"])
     return res
 
@@ -65,7 +66,8 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         if not ok:
             continue
         row = {
-            k: statistics.median(r[k] for r in ok) for k in ("process_wall_s", "peak_pss_gib", "peak_rss_gib")
+            k: statistics.median(r[k] for r in ok)
+            for k in ("process_wall_s", "run_wall_s", "peak_pss_gib", "peak_rss_gib")
         }
         row["peak_processes"] = statistics.median(r["peak_processes"] for r in ok)
         for phase in ok[0]["startup"]:
@@ -83,6 +85,7 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=2, help="trainer.max_steps of each run")
     args = ap.parse_args()
     become_subreaper()
     tmp = Path(tempfile.mkdtemp(prefix="rlvr-startup-"))
@@ -90,32 +93,31 @@ def main() -> None:
     order = list(SETTINGS)
     for rnd in range(args.rounds):
         for setting in order if rnd % 2 == 0 else reversed(order):
-            r = one(setting, tmp, f"{setting}-r{rnd}")
+            r = one(setting, tmp, f"{setting}-r{rnd}", args.steps)
             r["round"] = rnd
             runs.append(r)
             print(f"[startup] {setting} r{rnd}: rc={r['rc']} {r['startup']} pss={r['peak_pss_gib']:.2f} GiB "
                   f"procs={r['peak_processes']}", file=sys.stderr, flush=True)  # fmt: skip
     med = medians(runs)
-    result: dict[str, Any] = {"command": "rlvr run " + " ".join(BASE), "cpus": os.cpu_count(),
+    result: dict[str, Any] = {"command": f"rlvr run trainer.max_steps={args.steps} " + " ".join(BASE), "cpus": os.cpu_count(),
                               "when": time.strftime("%Y-%m-%d %H:%M"), "medians": med, "runs": runs}  # fmt: skip
     base = med.get(BASELINE)
     keys = (
         "startup/first_generation",
         "startup/first_step",
         "process_wall_s",
+        "run_wall_s",
         "peak_pss_gib",
         "peak_processes",
     )
     if base:
-        result["over_previous_defaults"] = {
+        result["over_vllm"] = {
             name: {k: row[k] / base[k] for k in keys if row.get(k) and base.get(k)}
             for name, row in med.items() if name != BASELINE
         }  # fmt: skip
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2, default=str))
-    print(
-        json.dumps({"medians": med, "over_previous_defaults": result.get("over_previous_defaults")}, indent=2)
-    )
+    print(json.dumps({"medians": med, "over_vllm": result.get("over_vllm")}, indent=2))
 
 
 if __name__ == "__main__":

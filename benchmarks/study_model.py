@@ -63,6 +63,9 @@ def common(steps: int, lr: float, pool: int, problems: int, out: Path) -> list[s
         "generator.temperature=1.0",
         "generator.max_tokens=40",  # countdown_short answers run to ~30 tokens
         "trainer.mode=sync",
+        # The recorded study and gate runs sampled with vLLM (auto's choice then); auto now picks the
+        # transformers loop for these small models, whose per-sample draws differ: keep vLLM.
+        "generator.backend=vllm",
         "learner.mini_batch_size=128",  # one optimizer step per RL step (4 at lr 2e-4 collapsed tiny4)
         f"learner.lr={lr}",
         f"data.num_procedural={pool}",

@@ -95,7 +95,8 @@ def main() -> None:
         torch.set_num_threads(spec["torch_threads"])
     chat = bool(spec.get("chat"))
     tok = load_chat_tokenizer(spec["model_dir"]) if chat else load_tokenizer(spec["model_dir"])
-    model = AutoModelForCausalLM.from_pretrained(spec["model_dir"], dtype=torch.float32)
+    attn = {"attn_implementation": spec["attn_implementation"]} if spec.get("attn_implementation") else {}
+    model = AutoModelForCausalLM.from_pretrained(spec["model_dir"], dtype=torch.float32, **attn)
     data = load_dataset("json", data_files=spec["data_file"], split="train")
     if chat:  # TRL renders a list of messages with the tokenizer's chat template (add_generation_prompt)
         data = data.map(lambda row: {"prompt": [{"role": "user", "content": row["prompt"]}]})

@@ -87,6 +87,14 @@ TASKS: dict[str, Task] = {
             "async-hf": ["trainer.mode=async", "generator.backend=hf"],
             "sync-hf": ["trainer.mode=sync", "generator.backend=hf"],
             "async-vllm-bf16": ["trainer.mode=async", "generator.backend=vllm", "learner.bf16=true"],
+            "async-hf-bf16": ["trainer.mode=async", "generator.backend=hf", "learner.bf16=true"],
+            # The same with torch's sdpa attention in the learner (auto picks eager here): the kernel's share.
+            "async-hf-bf16-sdpa": [
+                "trainer.mode=async",
+                "generator.backend=hf",
+                "learner.bf16=true",
+                "learner.attn_implementation=sdpa",
+            ],
             # Sync phases take turns, so each may run on both cores (TRL's generate and train both do).
             "sync-vllm-2t": ["trainer.mode=sync", "generator.backend=vllm", *_TWO_THREADS],
             "sync-hf-2t": ["trainer.mode=sync", "generator.backend=hf", *_TWO_THREADS],
@@ -96,6 +104,9 @@ TASKS: dict[str, Task] = {
             "bf16": _BF16,
             # One intra-op thread: on a loaded 2-core machine two OpenMP threads can spin against each other.
             "fp32-1thread": {**_FP32, "torch_threads": 1},
+            # The attention kernel rlvr's learner picks for these shapes (eager), given to TRL's model too.
+            "fp32-eager": {**_FP32, "attn_implementation": "eager"},
+            "bf16-eager": {**_BF16, "attn_implementation": "eager"},
         },
         out="vs_trl.json",
     ),

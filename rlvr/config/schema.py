@@ -224,6 +224,12 @@ class LearnerConfig(_Strict):
     gradient_checkpointing: bool = Field(
         False, description="recompute activations in backward (HF, use_reentrant=False): less memory, slower"
     )
+    attn_implementation: Literal["auto", "sdpa", "eager"] = Field(
+        "auto",
+        description="attention in the learner's passes: auto = eager on CPU with bf16/fp16 weights for a "
+        "micro-batch whose attention scores take at most 4 MiB a layer (torch's bf16 CPU flash-attention "
+        "backward is slow), else sdpa; or always one of them (rlvr/learner/attention.py)",
+    )
     lr_schedule: Literal["constant", "linear", "cosine"] = Field(
         "constant", description="after warm-up: constant, or decay to lr * min_lr_ratio at the last update"
     )

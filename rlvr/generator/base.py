@@ -10,13 +10,14 @@ batch several concurrent requests; `generate` is the blocking one-request form.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import logging
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from rlvr.config.schema import GeneratorConfig
 from rlvr.generator.seeds import group_seeds
@@ -153,16 +154,28 @@ def engine_model_config(model_path: str, cfg: GeneratorConfig) -> Any:
     )
 
 
+# `backend=auto` picks the transformers loop below this many parameters: on the tiny models (0.4M-3.5M)
+# vLLM's per-step scheduling and its Serve call dominate, on SmolLM2-135M vLLM generates 6.1x the loop's
+# tokens/s (docs/GENERATORS.md has the measurements; nothing in between was measured).
+AUTO_HF_MAX_PARAMS = 20_000_000
+
+
+def auto_backend(model_path: str) -> Literal["vllm", "hf"]:
+    """What `generator.backend=auto` means for this model: "hf" for a model under AUTO_HF_MAX_PARAMS
+    (counted from its safetensors headers) or where vLLM is not installed, else "vllm"."""
+    from rlvr.models.size import saved_param_count
+
+    params = saved_param_count(model_path)
+    if params is not None and params < AUTO_HF_MAX_PARAMS:
+        return "hf"
+    return "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
+
+
 def make_backend(model_path: str, cfg: GeneratorConfig) -> GeneratorBackend:
-    """`auto` picks vLLM when it imports, else transformers."""
+    """`auto` (when a run did not resolve it before start-up): `auto_backend`."""
     kind = cfg.backend
     if kind == "auto":
-        try:
-            import vllm  # noqa: F401
-
-            kind = "vllm"
-        except ImportError:
-            kind = "hf"
+        kind = auto_backend(model_path)
     if kind == "vllm":
         from rlvr.generator.vllm_backend import VllmBackend
 

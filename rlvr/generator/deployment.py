@@ -74,7 +74,7 @@ class GeneratorDeployment:
     def _sync(self) -> None:
         """Load the weights `_needs_sync` saw. Every chunk is fetched before the engine is touched: they are
         zero-copy views of the object store, and a version lost half-way must not leave half-loaded weights."""
-        from rlvr.generator.weight_chunks import decode_chunk
+        from rlvr.generator.weight_chunks import chunk_nbytes, decode_chunk
 
         assert self._latest is not None
         epoch, version, refs = self._latest
@@ -94,7 +94,7 @@ class GeneratorDeployment:
                 yield from decode_chunk(chunk)
 
         self.backend.load_weights(items(), version, epoch)
-        release_free_heap()
+        release_free_heap(sum(chunk_nbytes(c) for c in chunks))
 
     async def generate_timed(
         self, prompts: list[str], sampling: SamplingConfig

@@ -56,3 +56,9 @@ def decode_chunk(chunk: Chunk | dict[str, Any]) -> Iterable[tuple[str, Any]]:
             warnings.simplefilter("ignore", UserWarning)
             t = torch.from_numpy(np.asarray(arr))
         yield name, t.view(torch.bfloat16) if dtype == "bfloat16" else t
+
+
+def chunk_nbytes(chunk: Chunk | dict[str, Any]) -> int:
+    """Bytes of the arrays in one chunk (either format)."""
+    arrays = chunk.values() if isinstance(chunk, dict) else (arr for _, _, arr in chunk)
+    return sum(int(getattr(a, "nbytes", 0)) for a in arrays)

@@ -26,6 +26,7 @@ import torch.distributed as dist
 from rlvr.config.schema import RlvrConfig
 from rlvr.heap import release_free_heap
 from rlvr.learner import checkpoint as ckpt
+from rlvr.learner.attention import AttentionSwitch
 from rlvr.learner.batching import TrainBatch, collate, micro_batches
 from rlvr.learner.collectives import agree, all_max, all_mean, all_sum
 from rlvr.learner.ds_config import build_optimizer, deepspeed_config, plan_batches
@@ -92,6 +93,7 @@ class _Learner:
             self.model_path, self.cfg.model, gradient_checkpointing=self.lc.gradient_checkpointing
         )
         model = apply_lora(model, self.lc.lora).to(self.device)  # the model itself when LoRA is off
+        self.model_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
         updates = self.cfg.trainer.max_steps * self.plan.optimizer_steps * self.lc.ppo_epochs
         opt, sched = build_optimizer(model, self.lc, updates)
         ds_cfg = deepspeed_config(self.lc, self.plan, self.world, self.lc.use_gpu, bf16=self.bf16)
@@ -105,6 +107,14 @@ class _Learner:
         self.ref = None
         if self.lc.reference_model:
             self.ref = load_reference_model(self.model_path, self.cfg.model).to(self.device)
+        self.attn: AttentionSwitch | None = AttentionSwitch(
+            self.engine.module, self.lc.attn_implementation, self.lc.use_gpu
+        )
+        self.ref_attn: AttentionSwitch | None = (
+            AttentionSwitch(self.ref, self.lc.attn_implementation, self.lc.use_gpu)
+            if self.ref is not None
+            else None
+        )
         release_free_heap()  # the fp32 model DeepSpeed cast to bf16, and loading's temporaries
 
         self.step, self.version, self.epoch, self.consumed = 0, 0, 0, 0
@@ -169,6 +179,9 @@ class _Learner:
 
         if model is None:  # what engine.forward() does first: ZeRO-3 counts micro-steps there
             begin_forward(self.engine)
+        switch = self.attn if model is None else self.ref_attn
+        if switch is not None:
+            switch.before(*mb.input_ids.shape)
         return policy_token_stats(
             model if model is not None else self.engine.module,
             mb.input_ids,
@@ -314,8 +327,8 @@ class _Learner:
         tc = self.cfg.trainer
         last_saved = self.step
         metrics: dict[str, float] = {}
+        t0 = time.perf_counter()
         while self.step < tc.max_steps:
-            t0 = time.perf_counter()
             batch = self._take()
             t_data = time.perf_counter()  # the rest of the step is the learner's own work
             if batch is None:
@@ -348,13 +361,16 @@ class _Learner:
                 self._save(metrics, full)
                 last_saved = self.step
             del full  # a full copy of the weights: not held through the next step's training
-            release_free_heap()
+            release_free_heap(self.model_bytes)  # a step's temporaries scale with the model
+            # The next step's clock starts here: step_time_s also counts this step's report, checkpoint
+            # and trim, so summed step times are the loop's wall time.
+            t0 = time.perf_counter()
         if self.step != last_saved:
             dtype = self._weight_dtype()
             self._save(metrics, gather_full_state(self.engine, self.lc.zero_stage, self.rank, dtype))
         # Trained and saved: free the weights and optimizer state before the store copies the published
         # weights (below), so the two are never held at once.
-        self.engine = self.ref = None
+        self.engine = self.ref = self.attn = self.ref_attn = None  # the switches hold the models too
         gc.collect()
         release_free_heap()
         if self.rank == 0:

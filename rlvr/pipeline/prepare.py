@@ -18,6 +18,7 @@ from typing import Any
 from rlvr.config.schema import KV_MIN_GIB, RlvrConfig
 from rlvr.data.loader import load_prompts
 from rlvr.errors import RlvrUserError
+from rlvr.generator.base import auto_backend
 from rlvr.models.dtype import auto_dtype, cpu_has_native_bf16
 from rlvr.models.loading import kv_bytes_per_token, model_max_len, resolve_model_path
 from rlvr.models.tokenizer import check_roundtrip, load_tokenizer
@@ -79,6 +80,9 @@ def derive(cfg: RlvrConfig, model_path: str) -> None:
         )
     if gen.dtype in ("auto", None, ""):
         gen.dtype = cfg.model.dtype
+    if gen.backend == "auto":
+        gen.backend = auto_backend(model_path)
+        log.info("generator.backend=auto: %s", gen.backend)
     limit = model_max_len(model_path)
     if limit is not None and gen.max_model_len > limit:
         warnings.warn(

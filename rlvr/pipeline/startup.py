@@ -15,7 +15,7 @@ LABELS = {  # milestone -> what the user sees, in the order a user waits for the
     "config": "imports+config",
     "prepared": "model+prompts",
     "ray": "Ray",
-    "rollout_ready": "Serve+vLLM+verifiers",
+    "rollout_ready": "Serve+generator+verifiers",
     "learners_ready": "Ray Train+DeepSpeed",
     "first_generation": "first generation",
     "first_step": "first learner step",

@@ -236,6 +236,41 @@ class _Holder:
 
         return publish_weights(store, version, {"w": torch.ones(mib * 2**18)}, lend=True)  # fp32: mib MiB
 
+    def publish_counting_polls(self, store: Any, version: int, mib: int) -> tuple[int, int]:
+        """A lent publish that counts its reads of the object store's usage (the first, then the wait's)."""
+        from rlvr.generator import object_store, weight_store
+
+        calls, real = [0], object_store.bytes_used
+
+        def counted() -> int | None:
+            calls[0] += 1
+            return real()
+
+        weight_store.bytes_used = object_store.bytes_used = counted
+        try:
+            return self.publish(store, version, mib), calls[0]
+        finally:
+            weight_store.bytes_used = object_store.bytes_used = real
+
+
+def test_only_a_large_lent_publish_waits_for_the_replaced_version(ray_cluster):
+    """The release wait (polling the raylet) guards the object store against two copies of a large state;
+    a small state skips it: it cost the tiny model 0.4 s of every 1 s step."""
+    from rlvr.generator.weight_store import RELEASE_WAIT_MIN_BYTES, get_or_create_store
+
+    store = get_or_create_store("rlvr-test-release-wait")
+    holder = _Holder.remote()
+    small = RELEASE_WAIT_MIN_BYTES // 2**20 // 4
+    large = RELEASE_WAIT_MIN_BYTES // 2**20
+    assert ray.get(holder.publish_counting_polls.remote(store, 1, small)) == (1, 0)
+    assert ray.get(holder.publish_counting_polls.remote(store, 2, small)) == (2, 0)  # replaced, not awaited
+    # Version 3 replaces a small version 2: the store never drops by its own size, so the wait times out...
+    assert ray.get(holder.publish_counting_polls.remote(store, 3, large))[1] >= 2  # before, then the wait
+    # ...and a wait that timed out once is not tried again by this process (it cost 2 s at every publish).
+    assert ray.get(holder.publish_counting_polls.remote(store, 4, large)) == (4, 0)
+    ray.kill(holder)
+    ray.kill(store)
+
 
 def test_a_lent_publish_frees_the_version_it_replaces_before_putting_its_own(ray_cluster):
     """Two versions never share the object store: `make_room` (the first call of a lent publish) drops the

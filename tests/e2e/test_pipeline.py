@@ -21,6 +21,7 @@ SMALL = [
     "learner.micro_batch_size=8",
     "learner.mini_batch_size=16",
     "logging.progress=false",
+    "generator.backend=vllm",  # auto picks the transformers loop for the tiny model; these runs test vLLM
 ]
 
 

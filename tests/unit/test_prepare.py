@@ -183,3 +183,16 @@ def test_the_hf_preset_resolves_its_dtype_from_the_hardware() -> None:
     assert load_config(["model=hf"]).model.dtype == "auto"
     assert auto_dtype(False) == ("bfloat16" if cpu_has_native_bf16() else "float32")
     assert auto_dtype(True) == "bfloat16"
+
+
+def test_auto_backend_is_resolved_before_start_up(tmp_path: Path) -> None:
+    """The run's config records the backend `auto` chose (here: no weights to count, so vLLM where it
+    imports); an explicit one is kept."""
+    from rlvr.generator.base import auto_backend
+
+    cfg = load_config([])
+    derive(cfg, _model(tmp_path))
+    assert cfg.generator.backend == auto_backend(str(tmp_path)) != "auto"
+    pinned = load_config(["generator.backend=hf"])
+    derive(pinned, _model(tmp_path))
+    assert pinned.generator.backend == "hf"
