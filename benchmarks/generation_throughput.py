@@ -138,6 +138,9 @@ def sync_05b(cfg: GeneratorConfig, dtype: torch.dtype, name: str) -> dict:
 
 
 def main(only_sync: bool = False) -> None:
+    from rlvr.generator.object_store import FREE_OBJECTS_ENV
+
+    os.environ.update(FREE_OBJECTS_ENV)  # as a cluster rlvr starts: released objects are freed within 50 ms
     ray.init(
         address="local",
         num_cpus=2,

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from rlvr.config.schema import ClusterConfig
 from rlvr.deploy.auth import apply_env, new_token_file, token_env
+from rlvr.generator.object_store import FREE_OBJECTS_ENV
 
 Component = Literal["generator", "learner", "verifier"]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -130,6 +131,8 @@ def _start_local(cfg: ClusterConfig) -> dict[str, Any]:
     # One node that lives and dies with this driver: Ray Train's node-preemption watcher (one more Python
     # process per training run) has nothing to watch. The user's own setting wins.
     os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
+    for key, value in FREE_OBJECTS_ENV.items():  # a replaced weight version leaves the object store sooner
+        os.environ.setdefault(key, value)
     with _loopback_node_ip(local_only):
         ctx = ray.init(
             address="local",

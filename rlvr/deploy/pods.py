@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rlvr.config.schema import DeployConfig
+from rlvr.generator.object_store import FREE_OBJECTS_ENV
 
 CONFIG_DIR = "/etc/rlvr"
 DATA_DIR = "/mnt/rlvr"
@@ -91,7 +92,10 @@ def pod_template(
         "resources": _resources(cpus, d.memory_gib, gpus),
         "securityContext": container_security(d),
         "volumeMounts": mounts,
-        "env": [{"name": "RAY_DEDUP_LOGS", "value": "0"}],
+        "env": [
+            {"name": "RAY_DEDUP_LOGS", "value": "0"},
+            *({"name": k, "value": v} for k, v in FREE_OBJECTS_ENV.items()),
+        ],
     }
     if head:
         spec["ports"] = [

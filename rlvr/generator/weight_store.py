@@ -16,7 +16,8 @@ already in the object store. Out: `latest_tagged() -> (epoch, version, refs)` (a
 Why lending needs `adopt`: Ray 2.56+ has no `ray.put(_owner=...)`, so an object is owned by whoever put it
 and dies with that process. A new commit drops the previous refs (a replica still reading them holds its
 own reference); a lent publish drops them before its chunks are put (`make_room`) and, for a state of at
-least `RELEASE_WAIT_MIN_BYTES`, waits until they are freed, so two versions never share the object store.
+least `RELEASE_WAIT_MIN_BYTES`, waits until they are freed, so two versions do not share the object store
+(unless such waits keep timing out: see `RELEASE_WAIT_MAX_TIMEOUTS`).
 Versions must grow within an epoch; `new_epoch=True` (a learner restarted from a
 checkpoint) bumps the epoch and accepts any version. `wait_newer` blocks until a newer version or a new
 epoch lands (the actor runs several threads, see `get_or_create_store`).
@@ -40,10 +41,11 @@ DEFAULT_NAME = "rlvr-weight-store"
 # second copy that small costs nothing, while the wait (polling the raylet's stats) cost the tiny model
 # 0.4 s of every 1 s step (py-spy on the learner, vs_trl.py's tiny task, sync mode).
 RELEASE_WAIT_MIN_BYTES = 64 * 2**20
-# Per publishing process: cleared after a wait that timed out. On a 2-core AMD EPYC every 0.5B bf16
-# publish then waited the full 2 s (sync 3.3 s against 1.1 s without the wait); a wait that never
-# succeeds protects nothing.
-_release_wait = {"works": True}
+# Per publishing process: after RELEASE_WAIT_MAX_TIMEOUTS waits in a row timed out, it stops waiting. A
+# wait that never succeeds protects nothing: every 0.5B bf16 publish of generation_throughput.py on a
+# 2-core AMD EPYC waited the full 2 s (sync 3.3 s against 0.8 s without the wait).
+RELEASE_WAIT_MAX_TIMEOUTS = 2
+_release_wait = {"timeouts": 0}
 
 
 @ray.remote(num_cpus=0)
@@ -175,19 +177,22 @@ def publish_weights(
     owned by this process, which must outlive the replicas' reads or call `store.adopt` before exiting."""
     if lend:
         nbytes = state_bytes(state)
-        wait = nbytes >= RELEASE_WAIT_MIN_BYTES and _release_wait["works"]
+        wait = nbytes >= RELEASE_WAIT_MIN_BYTES and _release_wait["timeouts"] < RELEASE_WAIT_MAX_TIMEOUTS
         before = bytes_used() if wait else None
         # A refused version raises here: nothing is sent.
         dropped = ray.get(store.make_room.remote(version, new_epoch), timeout=timeout_s)
         # The replaced version (about this size) should be gone before the new one is put.
-        if dropped and wait and not wait_for_release(before, nbytes):
-            # A reader still holds it (or usage cannot be read): every later wait would time out as well.
-            _release_wait["works"] = False
-            log.warning(
-                "weight version %d: the replaced version was not freed from the object store in time; "
-                "this process publishes without waiting from now on (two versions may briefly coexist)",
-                version,
-            )
+        if dropped and wait:
+            freed = wait_for_release(before, nbytes)
+            _release_wait["timeouts"] = 0 if freed else _release_wait["timeouts"] + 1
+            if _release_wait["timeouts"] == RELEASE_WAIT_MAX_TIMEOUTS:
+                log.warning(
+                    "weight version %d: the replaced version was not freed from the object store in time, "
+                    "%d publishes in a row; this process publishes without waiting from now on (two versions "
+                    "may briefly coexist)",
+                    version,
+                    RELEASE_WAIT_MAX_TIMEOUTS,
+                )
         refs = [ray.put(chunk) for chunk in encode_chunks(state, chunk_bytes)]
         return int(ray.get(store.commit_refs.remote(version, refs, new_epoch), timeout=timeout_s))
     ray.get(store.check.remote(version, new_epoch), timeout=timeout_s)  # refused: send nothing

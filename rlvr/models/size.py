@@ -33,5 +33,5 @@ def saved_param_count(path: str) -> int | None:
             return sum(_header_params(f) for f in files if f is not None)
         single = saved_file(path, "model.safetensors")
         return None if single is None else _header_params(single)
-    except (OSError, ValueError, KeyError, struct.error):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, struct.error):  # any malformed file
         return None

@@ -264,10 +264,13 @@ def test_only_a_large_lent_publish_waits_for_the_replaced_version(ray_cluster):
     large = RELEASE_WAIT_MIN_BYTES // 2**20
     assert ray.get(holder.publish_counting_polls.remote(store, 1, small)) == (1, 0)
     assert ray.get(holder.publish_counting_polls.remote(store, 2, small)) == (2, 0)  # replaced, not awaited
-    # Version 3 replaces a small version 2: the store never drops by its own size, so the wait times out...
+    # Versions 3 and 5 each replace a small version: usage never drops by the new size, so both waits time
+    # out (version 4, small, does not wait and leaves the count alone). Two time-outs in a row...
     assert ray.get(holder.publish_counting_polls.remote(store, 3, large))[1] >= 2  # before, then the wait
-    # ...and a wait that timed out once is not tried again by this process (it cost 2 s at every publish).
-    assert ray.get(holder.publish_counting_polls.remote(store, 4, large)) == (4, 0)
+    assert ray.get(holder.publish_counting_polls.remote(store, 4, small)) == (4, 0)
+    assert ray.get(holder.publish_counting_polls.remote(store, 5, large))[1] >= 2
+    # ...and this process no longer waits (a wait that keeps timing out costs 2 s a publish, for nothing).
+    assert ray.get(holder.publish_counting_polls.remote(store, 6, large)) == (6, 0)
     ray.kill(holder)
     ray.kill(store)
 
