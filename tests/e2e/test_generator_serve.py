@@ -260,6 +260,8 @@ def test_only_a_large_lent_publish_waits_for_the_replaced_version(ray_cluster):
 
     store = get_or_create_store("rlvr-test-release-wait")
     holder = _Holder.remote()
+    ray.get(holder.__ray_ready__.remote())
+    _settled_plasma_bytes()  # earlier tests' objects being freed would make a wait below succeed
     small = RELEASE_WAIT_MIN_BYTES // 2**20 // 4
     large = RELEASE_WAIT_MIN_BYTES // 2**20
     assert ray.get(holder.publish_counting_polls.remote(store, 1, small)) == (1, 0)
