@@ -160,6 +160,13 @@ def engine_model_config(model_path: str, cfg: GeneratorConfig) -> Any:
 AUTO_HF_MAX_PARAMS = 20_000_000
 
 
+HF_ENGINE_KWARGS = frozenset({"tokenizer", "trust_remote_code"})  # the engine arguments the HF loop reads
+
+
+def vllm_installed() -> bool:
+    return importlib.util.find_spec("vllm") is not None
+
+
 def auto_backend(model_path: str) -> Literal["vllm", "hf"]:
     """What `generator.backend=auto` means for this model: "hf" for a model under AUTO_HF_MAX_PARAMS
     (counted from its safetensors headers) or where vLLM is not installed, else "vllm"."""
@@ -168,7 +175,7 @@ def auto_backend(model_path: str) -> Literal["vllm", "hf"]:
     params = saved_param_count(model_path)
     if params is not None and params < AUTO_HF_MAX_PARAMS:
         return "hf"
-    return "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
+    return "vllm" if vllm_installed() else "hf"
 
 
 def make_backend(model_path: str, cfg: GeneratorConfig) -> GeneratorBackend:

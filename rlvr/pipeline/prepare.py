@@ -18,7 +18,7 @@ from typing import Any
 from rlvr.config.schema import KV_MIN_GIB, RlvrConfig
 from rlvr.data.loader import load_prompts
 from rlvr.errors import RlvrUserError
-from rlvr.generator.base import auto_backend
+from rlvr.generator.base import HF_ENGINE_KWARGS, auto_backend, vllm_installed
 from rlvr.models.dtype import auto_dtype, cpu_has_native_bf16
 from rlvr.models.loading import kv_bytes_per_token, model_max_len, resolve_model_path
 from rlvr.models.tokenizer import check_roundtrip, load_tokenizer
@@ -80,9 +80,16 @@ def derive(cfg: RlvrConfig, model_path: str) -> None:
         )
     if gen.dtype in ("auto", None, ""):
         gen.dtype = cfg.model.dtype
+    # Engine arguments only vLLM reads (the HF loop takes just the tokenizer and trust_remote_code).
+    vllm_only = sorted(set(gen.engine_kwargs) - HF_ENGINE_KWARGS)
     if gen.backend == "auto":
-        gen.backend = auto_backend(model_path)
+        gen.backend = "vllm" if vllm_only and vllm_installed() else auto_backend(model_path)
         log.info("generator.backend=auto: %s", gen.backend)
+    if gen.backend == "hf" and vllm_only:
+        raise RlvrUserError(
+            f"generator.engine_kwargs.{vllm_only[0]}: only the vLLM backend reads it, and generator.backend "
+            "is hf (set generator.backend=vllm, or drop the key)"
+        )
     limit = model_max_len(model_path)
     if limit is not None and gen.max_model_len > limit:
         warnings.warn(

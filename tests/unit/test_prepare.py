@@ -196,3 +196,19 @@ def test_auto_backend_is_resolved_before_start_up(tmp_path: Path) -> None:
     pinned = load_config(["generator.backend=hf"])
     derive(pinned, _model(tmp_path))
     assert pinned.generator.backend == "hf"
+
+
+def test_vllm_engine_arguments_keep_vllm_or_name_the_key(tmp_path: Path, monkeypatch) -> None:
+    """The HF loop reads only `tokenizer` and `trust_remote_code` of generator.engine_kwargs: under auto other
+    keys keep vLLM (even for a small model), and with backend=hf they are a one-line error, never ignored."""
+    monkeypatch.setattr("rlvr.pipeline.prepare.auto_backend", lambda path: "hf")  # a model under 20M
+    monkeypatch.setattr("rlvr.pipeline.prepare.vllm_installed", lambda: True)
+    cfg = load_config(["generator.engine_kwargs.enforce_eager=false"])
+    derive(cfg, _model(tmp_path))
+    assert cfg.generator.backend == "vllm"
+    plain = load_config(["model.trust_remote_code=true"])
+    derive(plain, _model(tmp_path))
+    assert plain.generator.backend == "hf"  # the HF loop reads that one
+    hf = load_config(["generator.backend=hf", "generator.engine_kwargs.enforce_eager=false"])
+    with pytest.raises(RlvrUserError, match="generator.engine_kwargs.enforce_eager"):
+        derive(hf, _model(tmp_path))
