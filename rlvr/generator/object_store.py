@@ -14,8 +14,8 @@ from functools import lru_cache
 from typing import Any
 
 # Ray's raylet frees released objects in batches, every `free_objects_period_milliseconds` (1000 by
-# default), so a release took about 0.9 s to show (measured with the tiny model's 1.5 MiB state, vLLM or
-# HF replica), on the learner's path at every lent publish; at 50 ms it took 0.03-0.06 s. Set in the
+# default), so a release took about 0.9 s to show, on the learner's path at every lent publish; at 50 ms
+# about 0.05 s (benchmarks/release_latency.py, the tiny model, vLLM and HF replicas). Set in the
 # environment of every Ray process of a cluster rlvr starts, and of the pods `rlvr deploy render` writes.
 FREE_OBJECTS_ENV = {"RAY_free_objects_period_milliseconds": "50"}
 

@@ -5,6 +5,7 @@ two replicas sharing a step, and a replica killed mid-request."""
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from typing import Any
@@ -251,6 +252,17 @@ class _Holder:
             return self.publish(store, version, mib), calls[0]
         finally:
             weight_store.bytes_used = object_store.bytes_used = real
+
+
+def test_a_cluster_rlvr_starts_frees_released_objects_every_50_ms(ray_cluster):
+    """The free period reaches the Ray processes (Ray's own 1 s put about 0.9 s on every lent publish)."""
+    from rlvr.generator.object_store import FREE_OBJECTS_ENV
+
+    @ray.remote(num_cpus=0)
+    def env_of_a_worker() -> dict:
+        return {k: os.environ.get(k) for k in FREE_OBJECTS_ENV}
+
+    assert ray.get(env_of_a_worker.remote()) == FREE_OBJECTS_ENV
 
 
 def test_only_a_large_lent_publish_waits_for_the_replaced_version(ray_cluster):
