@@ -15,6 +15,7 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,9 @@ class TreeSampler(threading.Thread):
         self.timeline: list[tuple[float, float]] = []  # (seconds, tree PSS GiB), one point per PSS sample
         self.own_peak: dict[str, float] = {}  # command line -> that process's own highest PSS (GiB)
         self.seen: dict[int, float] = {}  # pid -> create_time, to clean up leftovers afterwards
+        # CPU seconds (user + system) each process used, last seen; an exited process keeps its last value.
+        self.cpu_last: dict[int, tuple[str, float]] = {}
+        self.cpu_timeline: list[tuple[float, dict[str, float]]] = []  # (seconds, {name: CPU s}) every 1 s
 
     def run(self) -> None:
         me, tick, t0 = psutil.Process(), 0, time.time()
@@ -56,17 +60,33 @@ class TreeSampler(threading.Thread):
                         who.append((round(one / 2**30, 3), name))
                         self.own_peak[name] = max(self.own_peak.get(name, 0.0), round(one / 2**30, 3))
                     self.seen.setdefault(p.pid, p.create_time())
+                    if tick % 5 == 0:
+                        c = p.cpu_times()
+                        self.cpu_last[p.pid] = (short_name(p), c.user + c.system)
                 except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                     continue
             self.peak_rss = max(self.peak_rss, rss)
             if tick % 5 == 0:
                 self.timeline.append((round(time.time() - t0, 1), round(pss / 2**30, 3)))
+                by_name: dict[str, float] = {}
+                for name, cpu in self.cpu_last.values():
+                    by_name[name] = by_name.get(name, 0.0) + cpu
+                self.cpu_timeline.append((round(time.time() - t0, 1), by_name))
             if pss > self.peak_pss:
                 self.peak_pss, self.largest = pss, sorted(who, reverse=True)
                 self.peak_at_s = round(time.time() - t0, 1)
             self.peak_procs = max(self.peak_procs, len(procs))
             tick += 1
             self.stop.wait(0.2)
+
+    def cpu_at(self, t: float) -> dict[str, float]:
+        """CPU seconds by process name from the start to the last sample at or before `t` seconds."""
+        best: dict[str, float] = {}
+        for when, by_name in self.cpu_timeline:
+            if when > t:
+                break
+            best = by_name
+        return {k: round(v, 2) for k, v in sorted(best.items(), key=lambda kv: -kv[1])}
 
     def leftovers(self) -> list[psutil.Process]:
         alive = []
@@ -80,10 +100,27 @@ class TreeSampler(threading.Thread):
         return alive
 
 
+def short_name(p: psutil.Process) -> str:
+    """A process's role: Ray's actor title (`ray::Name.method` -> `ray::Name`), else its command, cut."""
+    cmd = " ".join(p.cmdline()) or p.name()
+    if cmd.startswith("ray::ServeReplica:"):
+        return "ray::ServeReplica:" + cmd.split()[0].rsplit(":", 1)[-1].split(".")[0]
+    if cmd.startswith("ray::"):
+        return cmd.split()[0].split(".")[0]
+    return cmd[:60]
+
+
 def measured(
-    cmd: list[str], env: dict[str, str], log: Path, timeout_s: float, cwd: Path | None = None
+    cmd: list[str],
+    env: dict[str, str],
+    log: Path,
+    timeout_s: float,
+    cwd: Path | None = None,
+    cpu_at: Callable[[], dict[str, float]] | None = None,
 ) -> dict[str, Any]:
-    """Run `cmd` (output to `log`); return wall time, exit status, peak tree memory, process count, load."""
+    """Run `cmd` (output to `log`); return wall time, exit status, peak tree memory, process count, load, and
+    CPU seconds by process over the run. `cpu_at`, called after the run (when the moments are known, e.g.
+    from its log), gives {label: seconds since the start}: CPU seconds by process up to each is added."""
     load_before = os.getloadavg()
     sampler = TreeSampler()
     t0 = time.time()
@@ -119,6 +156,8 @@ def measured(
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
         "log": str(log),
+        "cpu_s_by_process": dict(list(sampler.cpu_at(float("inf")).items())[:12]),
+        "cpu_s_by_process_until": {k: sampler.cpu_at(t) for k, t in (cpu_at() if cpu_at else {}).items()},
     }
 
 

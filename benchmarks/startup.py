@@ -5,12 +5,17 @@ vLLM deployment (what `generator.backend=auto` picked for every model before thi
 default, where `auto` picks the transformers loop for models under 20M parameters. Interleaved for
 `--rounds` rounds, each setting with its own inductor cache (round 0 cold, as on a fresh machine), each a
 fresh process measured by `proc_tree.py`: the start-up timeline from summary.json (seconds since the
-process began: imports+config, model+prompts, Ray, Serve+generator+verifiers, Ray Train+DeepSpeed, first
+process began: imports+config, pipeline imports+model+prompts, Ray, Serve+generator+verifiers, Ray Train+DeepSpeed, first
 generation, first learner step), wall time, peak PSS of the whole process tree and the process count.
 Prints the per-phase medians and each setting's ratios to the vLLM setting; writes
 benchmarks/results/startup.json.
 
   python benchmarks/startup.py --rounds 2 [--steps 60]
+  python benchmarks/startup.py --baseline-tree /tmp/rlvr-prev   # today's default vs an earlier checkout's
+
+With `--baseline-tree DIR` (e.g. `git worktree add DIR <commit>`) the baseline is the default setting run from
+DIR's `rlvr` package (first on PYTHONPATH; `algorithms/` and `verifiers/` still come from this checkout),
+so a start-up change is measured side by side with the code before it.
 """
 
 from __future__ import annotations
@@ -50,7 +55,15 @@ def one(setting: str, tmp: Path, tag: str, steps: int) -> dict[str, Any]:
         "TORCHINDUCTOR_CACHE_DIR": str(cache),
         **extra_env,
     }
-    res = measured(cmd, env, log, timeout_s=1200, cwd=HERE.parent)
+
+    def moments() -> dict[str, float]:
+        s = last_json_line(log, "run_dir")
+        marks = (s or {}).get("startup") or {}
+        return {k: marks[k] for k in ("rollout_ready", "learners_ready", "first_generation") if k in marks}
+
+    res = measured(
+        cmd, env, log, timeout_s=1200, cwd=Path(env.get("PYTHONPATH") or HERE.parent), cpu_at=moments
+    )
     summary = last_json_line(log, "run_dir")
     res["setting"] = setting
     res["startup"] = summary.get("startup") if summary else None
@@ -70,6 +83,12 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
             for k in ("process_wall_s", "run_wall_s", "peak_pss_gib", "peak_rss_gib")
         }
         row["peak_processes"] = statistics.median(r["peak_processes"] for r in ok)
+        # Core-seconds every process of the run used before the first generation (2 cores: >= 2x faster
+        # wall is impossible while they are all needed).
+        cpu = [sum(r["cpu_s_by_process_until"]["first_generation"].values()) for r in ok
+               if "first_generation" in r.get("cpu_s_by_process_until", {})]  # fmt: skip
+        if cpu:
+            row["cpu_s_to_first_generation"] = round(statistics.median(cpu), 1)
         for phase in ok[0]["startup"]:
             row[f"startup/{phase}"] = statistics.median(
                 r["startup"][phase] for r in ok if phase in r["startup"]
@@ -86,7 +105,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--steps", type=int, default=2, help="trainer.max_steps of each run")
+    ap.add_argument("--baseline-tree", type=Path, help="baseline: the default setting from this checkout")
+    ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
+    global BASELINE
+    if args.baseline_tree:
+        tree = args.baseline_tree.resolve()
+        if not (tree / "rlvr" / "__init__.py").exists():
+            raise SystemExit(f"--baseline-tree: no rlvr package in {tree}")
+        SETTINGS.clear()
+        SETTINGS.update({"baseline_tree": ([], {"PYTHONPATH": str(tree)}), "auto": ([], {})})
+        BASELINE = "baseline_tree"
     become_subreaper()
     tmp = Path(tempfile.mkdtemp(prefix="rlvr-startup-"))
     runs: list[dict[str, Any]] = []
@@ -100,7 +129,9 @@ def main() -> None:
                   f"procs={r['peak_processes']}", file=sys.stderr, flush=True)  # fmt: skip
     med = medians(runs)
     result: dict[str, Any] = {"command": f"rlvr run trainer.max_steps={args.steps} " + " ".join(BASE), "cpus": os.cpu_count(),
-                              "when": time.strftime("%Y-%m-%d %H:%M"), "medians": med, "runs": runs}  # fmt: skip
+                              "when": time.strftime("%Y-%m-%d %H:%M"), "baseline": BASELINE,
+                              "baseline_tree": str(args.baseline_tree) if args.baseline_tree else None,
+                              "medians": med, "runs": runs}  # fmt: skip
     base = med.get(BASELINE)
     keys = (
         "startup/first_generation",
@@ -109,15 +140,16 @@ def main() -> None:
         "run_wall_s",
         "peak_pss_gib",
         "peak_processes",
+        "cpu_s_to_first_generation",
     )
     if base:
-        result["over_vllm"] = {
+        result["over_baseline"] = {
             name: {k: row[k] / base[k] for k in keys if row.get(k) and base.get(k)}
             for name, row in med.items() if name != BASELINE
         }  # fmt: skip
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2, default=str))
-    print(json.dumps({"medians": med, "over_vllm": result.get("over_vllm")}, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=str))
+    print(json.dumps({"medians": med, "over_baseline": result.get("over_baseline")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -6,8 +6,11 @@ with several seeds through the real pipeline, and the same measures after. The g
 GRPO's sampled pass@1 gain excludes 0 both across seeds (95% t) and across problems (95% bootstrap); see
 benchmarks/study_stats.py. Writes benchmarks/results/study_model.json.
 
-  python benchmarks/study_model.py --model tiny4                 # all tasks, 3 seeds (~40 min on 2 cores)
+  python benchmarks/study_model.py --model tiny4                 # all tasks, 3 seeds (~10-25 min a task on 2 cores)
   python benchmarks/study_model.py --model tiny4 --task arith --seeds 0
+  python benchmarks/study_model.py --task addition_steps --pool 512 --tag pool512   # a variant, kept apart
+
+A task's warm start is built (SFT) the first time: about 12 minutes for tiny4 on 2 cores.
 """
 
 from __future__ import annotations
@@ -38,10 +41,18 @@ MODELS: dict[str, list[str]] = {
     ],
 }
 # Tasks: arith has one right answer per problem (arith_steps: the same problems, the warm start writes its
-# working); countdown_short has >= 2 solution paths per puzzle.
+# working); addition has ~10^8 problems, too many to recall (addition_steps: the sum written backwards first);
+# countdown_short has >= 2 solution paths per puzzle.
 TASKS: dict[str, list[str]] = {
     "arith": ["data=arith", "model.tiny.task=arith"],
     "arith_steps": ["data=arith", "data.source=procedural:arith_steps", "model.tiny.task=arith_steps"],
+    # 1-4 digit sums: ~10^8 problems, so the warm start computes rather than recalls them.
+    "addition": ["data=arith", "data.source=procedural:addition", "model.tiny.task=addition"],
+    "addition_steps": [
+        "data=arith",
+        "data.source=procedural:addition_steps",
+        "model.tiny.task=addition_steps",
+    ],
     "countdown_short": [
         "data.source=procedural:countdown_short",
         "data.default_data_source=countdown",
@@ -182,6 +193,7 @@ def main() -> None:
     ap.add_argument("--problems", type=int, default=64, help="problems per set (held-out, seen)")
     ap.add_argument("--samples", type=int, default=32, help="samples per problem for pass@1 at T=1")
     ap.add_argument("--extra", nargs="*", default=[], help="overrides for every run")
+    ap.add_argument("--tag", default="", help="suffix of the result key (model/task/tag) for a variant")
     a = ap.parse_args()
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     from rlvr.cluster import connect
@@ -194,8 +206,8 @@ def main() -> None:
     for model in a.model:
         for task in a.task:
             r = gate(model, task, a, work)
-            r["args"] = {k: v for k, v in vars(a).items() if k not in ("model", "task")}
-            done[f"{model}/{task}"] = r
+            r["args"] = {k: v for k, v in vars(a).items() if k not in ("model", "task", "tag")}
+            done["/".join(x for x in (model, task, a.tag) if x)] = r
             RESULTS.mkdir(exist_ok=True)
             path.write_text(json.dumps(done, indent=2))
             print(json.dumps({k: r[k] for k in ("model", "task", "moves_held_out", "moves_seen")}))

@@ -38,7 +38,7 @@ def __getattr__(name: str) -> Any:
 
 def run(config: RlvrConfig | list[str] | None = None) -> dict[str, Any]:
     """Train with `config` (a validated config or a list of overrides); returns the run summary."""
-    from rlvr.pipeline.run import run_training
+    from rlvr.pipeline.boot import run as run_training  # the cluster starts while the pipeline imports
 
     cfg = config if isinstance(config, RlvrConfig) else load_config(config or [])
     return run_training(cfg)

@@ -43,9 +43,11 @@ def run(
         configs = [(combo, load_config(combo)) for combo in expand_sweep(ovs)]
         run_multirun(configs)
         return
-    from rlvr.pipeline.run import run_training
+    from rlvr.pipeline.boot import run as run_training  # the cluster starts while the pipeline imports
 
-    summary = run_training(load_config(ovs))
+    # The schema is checked here; the registries (torch, verifiers) while Ray starts, still before any
+    # component or run directory exists.
+    summary = run_training(load_config(ovs, plugins=False), plugins_checked=False)
     typer.echo(json.dumps(summary, default=str))
     if summary.get("interrupted"):
         sys.exit(130)  # the shell's code for Ctrl-C, though the stop itself was clean

@@ -162,7 +162,8 @@ def _keys_at(dotted: str) -> list[str]:
     return sorted(node) if isinstance(node, dict) else []
 
 
-def validate(raw: dict[str, Any]) -> RlvrConfig:
+def validate(raw: dict[str, Any], plugins: bool = True) -> RlvrConfig:
+    """The schema (pydantic), then, with `plugins`, what only the registries know (`validate_plugins`)."""
     try:
         cfg = RlvrConfig.model_validate(raw)
     except ValidationError as e:
@@ -171,12 +172,14 @@ def validate(raw: dict[str, Any]) -> RlvrConfig:
         got = err.get("input")
         got_s = "" if isinstance(got, dict | list) else f" (got {got!r})"
         raise RlvrUserError(f"config key '{loc}': {err['msg']}{got_s}") from None
-    _validate_plugins(cfg)
+    if plugins:
+        validate_plugins(cfg)
     return cfg
 
 
-def _validate_plugins(cfg: RlvrConfig) -> None:
-    """Names and params that only the registries know about."""
+def validate_plugins(cfg: RlvrConfig) -> None:
+    """Names and params that only the registries know about. Imports the algorithms (torch) and the
+    verifiers: `rlvr run` does this while its Ray cluster starts (`rlvr.pipeline.boot`)."""
     from rlvr.algorithms import from_config
 
     algo = from_config(cfg.algorithm)  # unknown name/advantage/loss: one line naming the key
@@ -215,9 +218,10 @@ def _validate_plugins(cfg: RlvrConfig) -> None:
         )
 
 
-def load_config(overrides: list[str] | tuple[str, ...] = ()) -> RlvrConfig:
-    """Compose presets and overrides with Hydra, then validate with pydantic."""
-    return validate(_compose(list(overrides)))
+def load_config(overrides: list[str] | tuple[str, ...] = (), plugins: bool = True) -> RlvrConfig:
+    """Compose presets and overrides with Hydra, then validate with pydantic (and, with `plugins`, against
+    the algorithm and verifier registries; without, call `validate_plugins` before using the config)."""
+    return validate(_compose(list(overrides)), plugins=plugins)
 
 
 def expand_sweep(overrides: list[str]) -> list[list[str]]:

@@ -11,7 +11,15 @@ import importlib
 from rlvr.errors import RlvrUserError
 from rlvr.types import Prompt
 
-TASKS = ("arith", "arith_steps", "countdown", "countdown_short", "knights_knaves")
+TASKS = (
+    "arith",
+    "arith_steps",
+    "addition",
+    "addition_steps",
+    "countdown",
+    "countdown_short",
+    "knights_knaves",
+)
 REASONING_GYM = "reasoning_gym/"
 
 

@@ -6,18 +6,24 @@ in one process group (gloo or nccl). Ray Train's own setup hands `tcp://<node ip
 given. Here rank 0 binds a socket to its node IP (127.0.0.1 in a local run, the pod IP in Kubernetes) and
 passes it to the TCPStore as `master_listen_fd`, so the store listens only there. Gloo's own sockets
 follow `GLOO_SOCKET_IFNAME` (set by `rlvr.cluster` for loopback clusters). Nothing here trains.
+
+This module imports no torch at its top. Ray Train's controller unpickles the config (and runs the
+backend's hooks); Ray's own `TorchConfig` module imports torch there, 1.4 s of a core in every start-up
+for a process that never touches a tensor. The functions the hooks send to the workers import torch there.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from ray.train.torch.config import TorchConfig, _set_torch_distributed_env_vars, _TorchBackend
+from ray.train.backend import Backend, BackendConfig
 
+log = logging.getLogger(__name__)
 _LISTEN_FD: int | None = None  # rank 0's bound socket, between `_listen_on_node_ip` and `_init_group`
 
 
@@ -57,7 +63,23 @@ def _init_group(backend: str, world_rank: int, world_size: int, addr: str, port:
     dist.init_process_group(backend, store=store, rank=world_rank, world_size=world_size, timeout=timeout)
 
 
-class _BoundStoreBackend(_TorchBackend):  # type: ignore[misc]
+def _set_torch_env() -> None:
+    """On a worker: LOCAL_RANK, WORLD_SIZE and the rest, as Ray Train's torch backend sets them."""
+    from ray.train.torch.config import _set_torch_distributed_env_vars
+
+    _set_torch_distributed_env_vars()
+
+
+def _shutdown(destroy_process_group: bool) -> None:
+    """On a worker: Ray Train's own torch teardown (process group, CUDA cache)."""
+    from ray.train.torch.config import _shutdown_torch
+
+    _shutdown_torch(destroy_process_group=destroy_process_group)
+
+
+class _BoundStoreBackend(Backend):  # type: ignore[misc]
+    share_cuda_visible_devices: bool = True  # as Ray's torch backend
+
     def on_start(self, worker_group: Any, backend_config: Any) -> None:
         import ray
         from ray.train._internal.worker_group import WorkerGroup as V1WorkerGroup
@@ -66,7 +88,7 @@ class _BoundStoreBackend(_TorchBackend):  # type: ignore[misc]
         addr, port = worker_group.execute_single(0, _listen_on_node_ip)
         worker_group.execute(_set_master_env, addr=addr, port=port)
         if not isinstance(worker_group, V1WorkerGroup):
-            worker_group.execute(_set_torch_distributed_env_vars)  # LOCAL_RANK etc., as Ray Train does
+            worker_group.execute(_set_torch_env)  # LOCAL_RANK etc., as Ray Train does
         n = len(worker_group)
         ray.get(
             [
@@ -84,11 +106,55 @@ class _BoundStoreBackend(_TorchBackend):  # type: ignore[misc]
             ]
         )
 
+    def on_shutdown(self, worker_group: Any, backend_config: Any) -> None:
+        import ray
+        from ray._private import ray_constants
+        from ray.exceptions import GetTimeoutError
+        from ray.train.constants import (
+            DEFAULT_TORCH_PROCESS_GROUP_SHUTDOWN_TIMEOUT_S,
+            TORCH_PROCESS_GROUP_SHUTDOWN_TIMEOUT_S,
+        )
+
+        futures = worker_group.execute_async(_shutdown, destroy_process_group=len(worker_group) > 1)
+        timeout_s = ray_constants.env_integer(
+            TORCH_PROCESS_GROUP_SHUTDOWN_TIMEOUT_S, DEFAULT_TORCH_PROCESS_GROUP_SHUTDOWN_TIMEOUT_S
+        )
+        try:
+            ray.get(futures, timeout=timeout_s)
+        except GetTimeoutError:
+            log.warning("torch process group shutdown timed out after %s s", timeout_s)
+
+    def on_training_start(self, worker_group: Any, backend_config: Any) -> None:
+        from ray.train._internal.worker_group import WorkerGroup as V1WorkerGroup
+
+        if isinstance(worker_group, V1WorkerGroup):
+            worker_group.execute(_set_torch_env)
+
 
 @dataclass
-class BoundStoreTorchConfig(TorchConfig):  # type: ignore[misc]
-    """`TorchConfig` whose process-group store listens on the node IP only (see the module docstring)."""
+class BoundStoreTorchConfig(BackendConfig):  # type: ignore[misc]
+    """Ray Train's `TorchConfig`, field for field, whose process-group store listens on the node IP only
+    (see the module docstring)."""
+
+    backend: str | None = None
+    init_method: str = "env"  # kept for parity with TorchConfig; the store is always bound here
+    timeout_s: int = 1800
 
     @property
-    def backend_cls(self) -> type[_TorchBackend]:
+    def backend_cls(self) -> type[Backend]:
         return _BoundStoreBackend
+
+    @property
+    def train_func_context(self) -> Any:
+        from ray.train.torch.config import TorchConfigContextManager  # read in the driver, used on workers
+
+        return TorchConfigContextManager
+
+    @property
+    def framework(self) -> Any:
+        from ray.train.v2._internal.util import TrainingFramework
+
+        return TrainingFramework.TORCH
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, "init_method": self.init_method, "timeout_s": self.timeout_s}

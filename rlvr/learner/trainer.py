@@ -11,7 +11,7 @@ Ray Train 2.60 starts three helper actors for every run, each one more Python pr
 - an `_AutoscalingCoordinator`, to which the fixed scaling policy sends the workers' resource request for
   the cluster autoscaler. A local cluster rlvr started itself is one fixed node: nothing would scale it.
   `autoscaling=False` (the launcher's choice on such a cluster) gives the controller the same fixed policy
-  without the requests; on any other cluster Ray's own policy runs.
+  without the requests (`rlvr.learner.scaling_policy`); on any other cluster Ray's own policy runs.
 The callbacks that start the first two are dropped from the trainer's defaults. If a Ray release renames a
 hook overridden here (or moves the fixed policy), the override is never called and Ray's defaults apply:
 nothing breaks. tests/unit/test_lean_trainer.py builds against Ray's own classes, so it notices.
@@ -22,6 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 from ray.train.torch import TorchTrainer
+
+from rlvr.learner.scaling_policy import FixedNoAutoscalerPolicy, FixedScalingPolicy
 
 
 def dashboard_running() -> bool:
@@ -40,25 +42,6 @@ def unused_callbacks(callbacks: list[Any], has_datasets: bool, has_state_api: bo
     if not has_state_api:
         drop.add("PlacementGroupCleanerCallback")
     return [cb for cb in callbacks if type(cb).__name__ in drop]
-
-
-try:  # a private module: a Ray release that moves it keeps Ray's own policy
-    from ray.train.v2._internal.execution.scaling_policy.fixed import FixedScalingPolicy
-
-    class FixedNoAutoscalerPolicy(FixedScalingPolicy):
-        """Ray's fixed policy (always `num_workers`) that never asks an autoscaler for those workers."""
-
-        def after_controller_start(self, train_run_context: Any) -> None:
-            self._requester_id = f"train-{train_run_context.run_id}"
-
-        def _maybe_send_resource_request(self) -> None:
-            pass
-
-        def _send_resource_request(self) -> None:
-            pass
-
-except ImportError:  # pragma: no cover - depends on the Ray release
-    FixedScalingPolicy = FixedNoAutoscalerPolicy = None  # type: ignore[assignment,misc]
 
 
 class LeanTorchTrainer(TorchTrainer):

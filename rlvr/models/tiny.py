@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.config.schema import TinyModelConfig
+from rlvr.data.procedural import TASKS
 from rlvr.errors import RlvrUserError
 from rlvr.models.atomic import atomic_folder
 from rlvr.types import Prompt
@@ -25,7 +26,6 @@ from rlvr.types import Prompt
 log = logging.getLogger(__name__)
 BUILD_VERSION = "1"  # bump when the recipe changes so stale caches are not reused
 SPECIALS = ("<pad>", "<s>", "</s>")
-TASKS = ("arith", "arith_steps", "countdown", "countdown_short", "knights_knaves")
 
 
 def cache_root() -> Path:

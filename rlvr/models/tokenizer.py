@@ -65,7 +65,7 @@ def _load_error(source: str, key: str, e: Exception) -> RlvrUserError:
 
 def load_tokenizer(model_cfg: ModelConfig, model_path: str) -> Any:
     """The saved tokenizer of `model_cfg.tokenizer` (default: `model_path`), pad token set."""
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     source = model_cfg.tokenizer or model_path
     key = "model.tokenizer" if model_cfg.tokenizer else "model.path"
@@ -73,16 +73,19 @@ def load_tokenizer(model_cfg: ModelConfig, model_path: str) -> Any:
         "trust_remote_code": model_cfg.trust_remote_code,
         "local_files_only": hub_offline(),
     }
+    generic = saved_tokenizer_class(source) in GENERIC_CLASSES and saved_file(source, "tokenizer.json")
     try:
-        tok = AutoTokenizer.from_pretrained(source, **kwargs)
+        if generic:
+            # The saved tokenizer.json and tokenizer_config (special tokens, padding side, chat template)
+            # decide, through the generic class. AutoTokenizer could substitute its model-type class, and
+            # importing its tables alone takes ~3 s of start-up.
+            tok = PreTrainedTokenizerFast.from_pretrained(source, **kwargs)
+        else:
+            from transformers import AutoTokenizer
+
+            tok = AutoTokenizer.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as e:
         raise _load_error(source, key, e) from e
-    saved = saved_tokenizer_class(source)
-    tok_file = saved_file(source, "tokenizer.json")
-    if saved in GENERIC_CLASSES and type(tok).__name__ != saved and tok_file is not None:
-        # AutoTokenizer substituted its model-type class: reload the saved file with the saved
-        # tokenizer_config (special tokens, padding side, chat template) through the generic class.
-        tok = PreTrainedTokenizerFast.from_pretrained(source, **kwargs)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok

@@ -10,27 +10,24 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import ray
 
 from rlvr.algorithms import from_config as algorithm_from_config
-from rlvr.cluster import connect
 from rlvr.config import RlvrConfig
 from rlvr.data.loader import load_prompts
 from rlvr.errors import RlvrRunError, RlvrUserError
 from rlvr.generator.weight_store import get_or_create_store
-from rlvr.heap import release_free_heap
 from rlvr.learner.launcher import resolve_resume, start_learners
+from rlvr.pipeline.boot import Early, prepare_while_connecting
 from rlvr.pipeline.buffer import TrajectoryBuffer
 from rlvr.pipeline.components import start_rollout
 from rlvr.pipeline.controller import Controller, PendingRollout
 from rlvr.pipeline.health import NoAnswerMonitor
 from rlvr.pipeline.interrupt import wait_after_interrupt
 from rlvr.pipeline.logger import MetricsLogger
-from rlvr.pipeline.prepare import Prepared, prepare
 from rlvr.pipeline.rundir import make_run_dir, remove_if_unused
 from rlvr.pipeline.samples import SampleLog
 from rlvr.pipeline.startup import Startup
@@ -60,15 +57,25 @@ def _resume_state(path: str) -> tuple[int, dict[str, Any]] | None:
     return int(meta.get("weight_version", meta.get("step", 0))), state
 
 
-def run_training(cfg: RlvrConfig) -> dict[str, Any]:
+def check_config(cfg: RlvrConfig) -> tuple[Any, str | None]:
+    """The algorithm and the checkpoint to resume from: problems in either fail before anything starts."""
+    return algorithm_from_config(cfg.algorithm), resolve_resume(cfg)
+
+
+def run_training(cfg: RlvrConfig, early: Early | None = None) -> dict[str, Any]:
+    """Train with `cfg`. `early` (from `rlvr.pipeline.boot.run`): the cluster and the prepared model and
+    prompts are already there; without it they are prepared here, the model and prompts while Ray starts."""
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    startup = Startup()
-    startup.mark("config")
-    algo = algorithm_from_config(cfg.algorithm)
-    resume = resolve_resume(cfg)
-    # Model, tokenizer and prompts are read while Ray starts (each alone leaves a core idle). Every problem
-    # in them still fails the run before a run directory or any component exists.
-    prepared, info = _prepare_while_connecting(cfg, startup)
+    if early is None:
+        startup = Startup()
+        startup.mark("config")
+        algo, resume = check_config(cfg)
+        # Model, tokenizer and prompts are read while Ray starts (each alone leaves a core idle). Every
+        # problem in them still fails the run before a run directory or any component exists.
+        prepared, info = prepare_while_connecting(cfg, startup)
+    else:
+        startup, prepared, info = early.startup, early.prepared, early.cluster
+        algo, resume = check_config(cfg)  # already passed once, in boot, before Ray started
     _say(info["message"])
     run_dir = make_run_dir(cfg)
     buffer: Any = None
@@ -160,38 +167,6 @@ def run_training(cfg: RlvrConfig) -> dict[str, Any]:
     else:
         _say(f"done in {summary['wall_s']}s; checkpoint {summary['checkpoint']}")
     return summary
-
-
-def _prepare_while_connecting(cfg: RlvrConfig, startup: Startup) -> tuple[Prepared, dict[str, Any]]:
-    """`prepare` in a thread while this one connects to (or starts) Ray. `derive` fills in only generator
-    and learner values, which `connect` does not read. If `prepare` fails, a cluster started here is shut
-    down again and its error is raised."""
-    done_at: list[float] = []
-
-    def _prepare() -> Prepared:
-        out = prepare(cfg)
-        release_free_heap()  # what reading and tokenizing the dataset freed
-        done_at.append(time.time())
-        return out
-
-    with ThreadPoolExecutor(1, thread_name_prefix="rlvr-prepare") as pool:
-        preparing = pool.submit(_prepare)
-        try:
-            info = connect(cfg.cluster)
-        except BaseException:
-            err = preparing.exception()  # waits: as before, a problem in the config is the one reported
-            if err is not None:
-                raise err from None
-            raise
-        startup.mark("ray")
-        try:
-            prepared = preparing.result()
-        except BaseException:
-            if info.get("started"):
-                ray.shutdown()
-            raise
-    startup.mark("prepared", done_at[0])
-    return prepared, info
 
 
 def check_run_resources(cfg: RlvrConfig) -> None:

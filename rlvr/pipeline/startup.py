@@ -13,7 +13,7 @@ import time
 
 LABELS = {  # milestone -> what the user sees, in the order a user waits for them
     "config": "imports+config",
-    "prepared": "model+prompts",
+    "prepared": "pipeline imports+model+prompts",  # `rlvr run` imports the pipeline while Ray starts
     "ray": "Ray",
     "rollout_ready": "Serve+generator+verifiers",
     "learners_ready": "Ray Train+DeepSpeed",

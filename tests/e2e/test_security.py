@@ -253,7 +253,9 @@ def test_full_run_listens_only_on_loopback(tmp_path):
     # The start-up timeline (rlvr/pipeline/startup.py, benchmarks/startup.py): every phase, in the order a user waits for them.
     t = summary["startup"]
     assert list(t) == list(ORDER), t
-    assert 0 < t["config"] <= t["prepared"] <= t["ray"] <= t["rollout_ready"] <= t["first_generation"], t
+    # Model+prompts and Ray overlap (rlvr/pipeline/boot.py): either may finish first.
+    assert 0 < t["config"] <= min(t["prepared"], t["ray"]), t
+    assert max(t["prepared"], t["ray"]) <= t["rollout_ready"] <= t["first_generation"], t
     assert t["learners_ready"] <= t["first_step"] and t["first_generation"] <= t["first_step"], t
     assert "[rlvr] start-up, seconds since the process began: imports+config" in err
     # A local run starts no process it does not need: Ray Train's preemption watcher is off (rlvr.cluster).

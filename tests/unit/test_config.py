@@ -150,3 +150,22 @@ def test_a_catch_all_verifier_takes_any_spec_key():
 
     assert takes_any_option(get("reasoning_gym"))  # reads what it needs from **metadata
     assert not takes_any_option(get("math")) and not takes_any_option(get("format"))  # `**_metadata`: ignored
+
+
+def test_registry_checks_can_wait_for_the_cluster_and_still_fail_with_the_key():
+    """`rlvr run` checks the schema at once and the registries (torch, verifiers) while Ray starts."""
+    import subprocess
+
+    from rlvr.config.loader import validate_plugins
+
+    bad = ["algorithms=simko", "algorithm.params.alpha=-1"]
+    cfg = load_config(bad, plugins=False)
+    with pytest.raises(RlvrUserError, match=r"^config key 'algorithm.params.alpha'"):
+        validate_plugins(cfg)
+    with pytest.raises(RlvrUserError, match="algorithm.params.alpha"):
+        load_config(bad)
+    code = "import sys; from rlvr.config import load_config; load_config([], plugins=False); print('torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "False"

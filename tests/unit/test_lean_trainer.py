@@ -79,3 +79,35 @@ def test_started_here_is_false_without_a_cluster(monkeypatch):
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     assert started_here() is False
+
+
+def test_what_the_controller_unpickles_imports_no_torch(monkeypatch):
+    """Ray Train's controller unpickles the backend config and the scaling policy and runs the backend's
+    hooks; none of them needs torch (1.4 s of a core at every start-up, in a process that never trains)."""
+    import subprocess
+    import sys
+
+    import cloudpickle
+
+    import rlvr.learner.trainer as lean
+    from rlvr.learner.process_group import BoundStoreTorchConfig
+
+    kwargs = _controller_kwargs(
+        lean.LeanTorchTrainer,
+        monkeypatch,
+        autoscaling=False,
+        torch_config=BoundStoreTorchConfig(backend="gloo"),
+    )
+    assert type(kwargs["scaling_policy"]) is lean.FixedNoAutoscalerPolicy
+    config = BoundStoreTorchConfig(backend="gloo")
+    assert config.to_dict() == {"backend": "gloo", "init_method": "env", "timeout_s": 1800}
+    assert config.framework.name == "TORCH"
+    blob = cloudpickle.dumps((config, kwargs["scaling_policy"]))
+    code = (
+        "import pickle, sys; config, policy = pickle.loads(sys.stdin.buffer.read()); "
+        "config.backend_cls(); print('torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=blob, capture_output=True, check=True, timeout=120
+    )
+    assert out.stdout.decode().strip() == "False", out.stderr.decode()[-2000:]

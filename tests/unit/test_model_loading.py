@@ -115,10 +115,11 @@ def test_load_reference_model_is_frozen_in_model_dtype(tiny):
 
 
 def test_trust_remote_code_is_forwarded(tiny, monkeypatch):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
     seen: list[bool] = []
-    for cls in (AutoModelForCausalLM, AutoTokenizer):
+    # The tiny model's tokenizer is saved as the generic class, which load_tokenizer reads directly.
+    for cls in (AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast):
         orig = cls.from_pretrained.__func__
 
         def spy(klass, *a, _orig=orig, **kw):

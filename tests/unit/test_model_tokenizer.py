@@ -64,6 +64,19 @@ def test_autotokenizer_substitutes_and_load_tokenizer_does_not(byte_folder):
     check_roundtrip(tok, ["1+2=", DECOMPOSED, "  two  spaces\n\ttab é 中文"])
 
 
+def test_a_generic_saved_tokenizer_skips_autotokenizer(byte_folder, monkeypatch):
+    """The saved file decides anyway; AutoTokenizer's model tables cost ~3 s of every start-up."""
+    from transformers import AutoTokenizer
+
+    def refuse(*a, **kw):
+        raise AssertionError("AutoTokenizer called for a generic saved tokenizer")
+
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", refuse)
+    tok = load_tokenizer(ModelConfig(path=str(byte_folder)), str(byte_folder))
+    assert type(tok).__name__ == "TokenizersBackend"
+    check_roundtrip(tok, ["1+2=", DECOMPOSED])
+
+
 def test_character_vocab_keeps_its_spaces(char_folder):
     from transformers import AutoTokenizer
 

@@ -55,17 +55,17 @@ def test_the_buffer_records_a_learners_first_ask_and_first_batch():
     assert c["first_ask_at"] == asked and c["first_take_at"] >= asked
 
 
-CFG = SimpleNamespace(cluster=None)  # what _prepare_while_connecting reads itself
+CFG = SimpleNamespace(cluster=None)  # what prepare_while_connecting reads itself
 
 
 def _overlap(monkeypatch, prepare_fn, connect_fn):
-    import rlvr.pipeline.run as run
+    import rlvr.pipeline.boot as boot
 
     shut: list[bool] = []
-    monkeypatch.setattr(run, "prepare", prepare_fn)
-    monkeypatch.setattr(run, "connect", connect_fn)
-    monkeypatch.setattr(run.ray, "shutdown", lambda: shut.append(True))
-    return run, shut
+    monkeypatch.setattr(boot, "prepare", prepare_fn)
+    monkeypatch.setattr(boot, "connect", connect_fn)
+    monkeypatch.setattr(boot.ray, "shutdown", lambda: shut.append(True))
+    return boot, shut
 
 
 def test_prepare_runs_while_ray_starts_and_marks_both(monkeypatch):
@@ -83,7 +83,7 @@ def test_prepare_runs_while_ray_starts_and_marks_both(monkeypatch):
 
     run, shut = _overlap(monkeypatch, prepare, connect)
     s = Startup(t0=0.0)
-    prepared, info = run._prepare_while_connecting(CFG, s)  # type: ignore[arg-type]
+    prepared, info = run.prepare_while_connecting(CFG, s)  # type: ignore[arg-type]
     assert (prepared, info["started"], shut) == ("prepared", True, [])
     assert {"prepared", "ray"} <= set(s.marks)
 
@@ -97,7 +97,7 @@ def test_a_config_problem_stops_only_a_cluster_started_here_and_is_the_error_rai
 
     run, shut = _overlap(monkeypatch, prepare, lambda cluster: {"started": started, "message": "m"})
     with pytest.raises(RlvrUserError, match="data.question_key"):
-        run._prepare_while_connecting(CFG, Startup())  # type: ignore[arg-type]
+        run.prepare_while_connecting(CFG, Startup())  # type: ignore[arg-type]
     assert shut == ([True] if started else [])
 
 
@@ -112,7 +112,57 @@ def test_when_both_fail_the_config_problem_is_reported(monkeypatch):
 
     run, _ = _overlap(monkeypatch, prepare, connect)
     with pytest.raises(RlvrUserError, match="model.path"):
-        run._prepare_while_connecting(CFG, Startup())  # type: ignore[arg-type]
+        run.prepare_while_connecting(CFG, Startup())  # type: ignore[arg-type]
     monkeypatch.setattr(run, "prepare", lambda cfg: "ok")
     with pytest.raises(ConnectionError):  # prepare fine: the cluster's own error
-        run._prepare_while_connecting(CFG, Startup())  # type: ignore[arg-type]
+        run.prepare_while_connecting(CFG, Startup())  # type: ignore[arg-type]
+
+
+def test_imports_and_checks_run_beside_connect_and_their_errors_stop_the_cluster(monkeypatch):
+    import threading
+
+    from rlvr.errors import RlvrUserError
+
+    both = threading.Barrier(2, timeout=10)  # `before` (the pipeline's imports) overlaps Ray's start
+    order: list[str] = []
+
+    def before():
+        both.wait()
+        order.append("before")
+
+    def prepare(cfg):
+        order.append("prepare")
+        return "prepared"
+
+    def connect(cluster):
+        both.wait()
+        return {"started": True, "message": "m"}
+
+    boot, shut = _overlap(monkeypatch, prepare, connect)
+    assert boot.prepare_while_connecting(CFG, Startup(), before=before)[0] == "prepared"  # type: ignore[arg-type]
+    assert order == ["before", "prepare"] and shut == []
+
+    def bad_algorithm():
+        raise RlvrUserError("algorithm.params.alpha: must be >= 0")
+
+    _, shut = _overlap(monkeypatch, prepare, lambda cluster: {"started": True, "message": "m"})
+    with pytest.raises(RlvrUserError, match="algorithm.params.alpha"):
+        boot.prepare_while_connecting(CFG, Startup(), before=bad_algorithm)  # type: ignore[arg-type]
+    assert shut == [True]
+
+
+def test_the_pipeline_is_imported_off_the_main_thread_and_handed_over(monkeypatch):
+    """`boot.run` hands run_training the clock, the prepared model and prompts, and the cluster."""
+    import rlvr.pipeline.boot as boot
+    import rlvr.pipeline.run as run
+
+    seen: dict = {}
+    monkeypatch.setattr(run, "check_config", lambda cfg: seen.setdefault("checked", cfg))
+    monkeypatch.setattr(boot, "prepare", lambda cfg: "prepared")
+    monkeypatch.setattr(boot, "connect", lambda cluster: {"started": False, "message": "m"})
+    monkeypatch.setattr(run, "run_training", lambda cfg, early=None: {"early": early})
+    out = boot.run(CFG)  # type: ignore[arg-type]
+    early = out["early"]
+    assert seen["checked"] is CFG
+    assert (early.prepared, early.cluster["message"]) == ("prepared", "m")
+    assert {"config", "ray", "prepared"} <= set(early.startup.marks)
