@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 
+from rlvr.data.arith import numeric_prompt
 from rlvr.types import Prompt
 
 
@@ -29,15 +30,7 @@ def generate(n: int, seed: int = 0, max_digits: int = 4) -> list[Prompt]:
     out = []
     for i in range(n):
         a, b = _operand(rng, max_digits), _operand(rng, max_digits)
-        out.append(
-            Prompt(
-                text=f"{a}+{b}=",
-                ground_truth=str(a + b),
-                data_source="math",
-                metadata={"task": "addition"},
-                prompt_id=f"addition-{seed}-{i}",
-            )
-        )
+        out.append(numeric_prompt(f"{a}+{b}=", a + b, "addition", seed, i))
     return out
 
 

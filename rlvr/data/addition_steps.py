@@ -9,15 +9,12 @@ are shared by every problem, so what RL fixes in one sum carries over to sums it
 from __future__ import annotations
 
 from rlvr.data import addition
+from rlvr.data.arith import retagged
 from rlvr.types import Prompt
 
 
 def generate(n: int, seed: int = 0) -> list[Prompt]:
-    out = addition.generate(n, seed)
-    for p in out:
-        p.metadata["task"] = "addition_steps"
-        p.prompt_id = p.prompt_id.replace("addition-", "addition_steps-", 1)
-    return out
+    return retagged(addition.generate(n, seed), "addition_steps")
 
 
 def sft_target(prompt: Prompt) -> str:

@@ -29,24 +29,35 @@ def make_problem(
     return expr + "=", int(value)
 
 
+def numeric_prompt(text: str, answer: int, task: str, seed: int, i: int) -> Prompt:
+    """Problem `i` of a procedural task with an integer answer (checked by the math verifier)."""
+    return Prompt(
+        text=text,
+        ground_truth=str(answer),
+        data_source="math",
+        metadata={"task": task},
+        prompt_id=f"{task}-{seed}-{i}",
+    )
+
+
+def retagged(prompts: list[Prompt], task: str) -> list[Prompt]:
+    """The same problems under another task (a warm start with another target): its name in the metadata
+    and the prompt ids (`arith-0-3` -> `arith_steps-0-3`), which the sampling seeds derive from."""
+    for p in prompts:
+        old = p.metadata["task"]
+        p.metadata["task"] = task
+        p.prompt_id = p.prompt_id.replace(f"{old}-", f"{task}-", 1)
+    return prompts
+
+
 def generate(n: int, seed: int = 0, max_operand: int = 9, min_ops: int = 1, max_ops: int = 2) -> list[Prompt]:
     """`n` problems; the same seed always gives the same problems (and prompt ids)."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        text, answer = make_problem(rng, max_operand, min_ops, max_ops)
-        out.append(
-            Prompt(
-                text=text,
-                ground_truth=str(answer),
-                data_source="math",
-                metadata={"task": "arith"},
-                prompt_id=f"arith-{seed}-{i}",
-            )
-        )
-    return out
+    return [
+        numeric_prompt(*make_problem(rng, max_operand, min_ops, max_ops), "arith", seed, i) for i in range(n)
+    ]
 
 
 def sft_target(prompt: Prompt) -> str:

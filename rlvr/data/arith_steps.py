@@ -17,11 +17,7 @@ _TOKEN = re.compile(r"^-\d+|\d+|[-+*]")  # an intermediate may start negative: "
 
 
 def generate(n: int, seed: int = 0) -> list[Prompt]:
-    out = arith.generate(n, seed)
-    for p in out:
-        p.metadata["task"] = "arith_steps"
-        p.prompt_id = p.prompt_id.replace("arith-", "arith_steps-", 1)
-    return out
+    return arith.retagged(arith.generate(n, seed), "arith_steps")
 
 
 def reduce_once(expr: str) -> str:
