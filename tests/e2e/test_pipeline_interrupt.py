@@ -45,8 +45,20 @@ def test_ctrl_c_stops_cleanly_and_resumes(ray_cluster, tmp_path):
         "trainer.step_timeout_s=150",  # the run's own bound on the wait after Ctrl-C ends before this test's
     ]
     log = tmp_path / "child.log"  # a file, not a pipe: nothing the child writes can block it
+
+    def ctrl_c_as_in_a_terminal() -> None:
+        # A test session started in the background by a non-interactive shell (`cmd &`) inherits SIGINT
+        # ignored, and so would the child: Python then installs no Ctrl-C handler at all.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     with log.open("w") as sink:
-        proc = subprocess.Popen(cmd, start_new_session=True, stdout=sink, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd,
+            start_new_session=True,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            preexec_fn=ctrl_c_as_in_a_terminal,
+        )
     hung = ""
     try:
         deadline = time.monotonic() + 300
