@@ -273,7 +273,7 @@ def test_only_a_large_lent_publish_waits_for_the_replaced_version(ray_cluster):
     store = get_or_create_store("rlvr-test-release-wait")
     holder = _Holder.remote()
     ray.get(holder.__ray_ready__.remote())
-    _settled_plasma_bytes()  # earlier tests' objects being freed would make a wait below succeed
+    empty = _settled_plasma_bytes()  # earlier tests' objects being freed would make a wait below succeed
     small = RELEASE_WAIT_MIN_BYTES // 2**20 // 4
     large = RELEASE_WAIT_MIN_BYTES // 2**20
     assert ray.get(holder.publish_counting_polls.remote(store, 1, small)) == (1, 0)
@@ -282,6 +282,12 @@ def test_only_a_large_lent_publish_waits_for_the_replaced_version(ray_cluster):
     # out (version 4, small, does not wait and leaves the count alone). Two time-outs in a row...
     assert ray.get(holder.publish_counting_polls.remote(store, 3, large))[1] >= 2  # before, then the wait
     assert ray.get(holder.publish_counting_polls.remote(store, 4, small)) == (4, 0)
+    # Version 3's copy must be gone before version 5 waits: freed late (a loaded machine), its drop would
+    # end version 5's wait as if version 4 had been released.
+    deadline = time.monotonic() + 30
+    while _plasma_bytes_used() - empty >= large * 2**20 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _plasma_bytes_used() - empty < large * 2**20, "version 3 still holds the object store"
     assert ray.get(holder.publish_counting_polls.remote(store, 5, large))[1] >= 2
     # ...and this process no longer waits (a wait that keeps timing out costs 2 s a publish, for nothing).
     assert ray.get(holder.publish_counting_polls.remote(store, 6, large)) == (6, 0)
