@@ -133,11 +133,10 @@ class _BoundStoreBackend(Backend):  # type: ignore[misc]
 
 @dataclass
 class BoundStoreTorchConfig(BackendConfig):  # type: ignore[misc]
-    """Ray Train's `TorchConfig`, field for field, whose process-group store listens on the node IP only
-    (see the module docstring)."""
+    """Ray Train's `TorchConfig` whose process-group store listens on the node IP only (see the module
+    docstring). No `init_method`: the store is always the bound one."""
 
     backend: str | None = None
-    init_method: str = "env"  # kept for parity with TorchConfig; the store is always bound here
     timeout_s: int = 1800
 
     @property
@@ -157,4 +156,4 @@ class BoundStoreTorchConfig(BackendConfig):  # type: ignore[misc]
         return TrainingFramework.TORCH
 
     def to_dict(self) -> dict[str, Any]:
-        return {"backend": self.backend, "init_method": self.init_method, "timeout_s": self.timeout_s}
+        return {"backend": self.backend, "timeout_s": self.timeout_s}

@@ -100,7 +100,7 @@ def test_what_the_controller_unpickles_imports_no_torch(monkeypatch):
     )
     assert type(kwargs["scaling_policy"]) is lean.FixedNoAutoscalerPolicy
     config = BoundStoreTorchConfig(backend="gloo")
-    assert config.to_dict() == {"backend": "gloo", "init_method": "env", "timeout_s": 1800}
+    assert config.to_dict() == {"backend": "gloo", "timeout_s": 1800}
     assert config.framework.name == "TORCH"
     blob = cloudpickle.dumps((config, kwargs["scaling_policy"]))
     code = (
