@@ -51,6 +51,7 @@ def budget(quick: bool) -> dict[str, Any]:
             "problems": 16,
             "tasks": ["arith"],
             "algos": ["grpo", "simko"],
+            "pool": POOL,
         }
     return {
         "steps": 30,
@@ -59,11 +60,12 @@ def budget(quick: bool) -> dict[str, Any]:
         "problems": 32,  # per set (held-out, seen): 2 x 32 x 256 samples per evaluation
         "tasks": ["arith", "countdown_short"],
         "algos": ALGOS,
+        "pool": POOL,
     }
 
 
-def overrides(task: str, b: dict[str, Any], lr: float, work: Path) -> list[str]:
-    return [*TASKS[task], *MODELS["tiny4"], *common(b["steps"], lr, POOL, b["problems"], work)]
+def overrides(task: str, b: dict[str, Any], lr: float, work: Path, model: str = "tiny4") -> list[str]:
+    return [*TASKS[task], *MODELS[model], *common(b["steps"], lr, b["pool"], b["problems"], work)]
 
 
 def make_evaluator(sets: dict[str, list[Any]]) -> Any:
@@ -122,22 +124,39 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-4, help="learner.lr (chosen by benchmarks/study_model.py)")
     ap.add_argument("--extra", nargs="*", default=[], help="overrides for every run")
     ap.add_argument("--resume", action="store_true", help="keep the runs results.json already holds")
+    ap.add_argument(
+        "--model", default="tiny4", choices=list(MODELS), help="the warm start (study_model.py's)"
+    )
+    ap.add_argument(
+        "--task", nargs="*", choices=list(TASKS), help="tasks (default: arith and countdown_short)"
+    )
+    ap.add_argument("--pool", type=int, help=f"RL training problems (data.num_procedural; default {POOL})")
     args = ap.parse_args()
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     from rlvr.cluster import connect
     from rlvr.config import load_config
 
     b = budget(args.quick)
-    out = OUT / "quick" if args.quick else OUT  # never overwrite a full study with a quick one
+    if args.task:
+        b["tasks"] = args.task
+    if args.pool is not None:
+        b["pool"] = args.pool
+    # Never overwrite a full study with a quick one, nor one model's study with another's.
+    out = (OUT if args.model == "tiny4" else OUT / args.model) / ("quick" if args.quick else "")
     out.mkdir(parents=True, exist_ok=True)
     work = Path(os.environ.get("RLVR_STUDY_DIR", "/tmp/rlvr-passk-study")) / time.strftime("%Y%m%d-%H%M%S")
     t0 = time.time()
     connect(load_config([]).cluster)
-    state: dict[str, Any] = {"budget": b, "lr": args.lr, "commit": commit(), "extra": args.extra, "tasks": {}}
+    state: dict[str, Any] = {
+        "budget": b, "lr": args.lr, "commit": commit(), "extra": args.extra, "model": args.model, "tasks": {}
+    }  # fmt: skip
     if args.resume and (out / "results.json").exists():
         prev = json.loads((out / "results.json").read_text())
-        if (prev["budget"], prev["lr"], prev["extra"]) != (b, args.lr, args.extra):
-            raise SystemExit("--resume: results.json was written with another budget, --lr or --extra")
+        was = (prev["budget"], prev["lr"], prev["extra"], prev.get("model", "tiny4"))
+        if was != (b, args.lr, args.extra, args.model):
+            raise SystemExit(
+                "--resume: results.json was written with another budget, --lr, --extra or --model"
+            )
         t0 -= prev.get("wall_s", 0.0)
         state = {**prev, "commit": commit(), "resumed_from": prev["commit"]}
     ablate = not (args.quick or args.no_ablation) and "countdown_short" in b["tasks"]
@@ -156,7 +175,7 @@ def main() -> None:
     setups: dict[str, tuple[list[str], Any]] = {}
     for task in b["tasks"]:
         ovs = [
-            *overrides(task, b, args.lr, work),
+            *overrides(task, b, args.lr, work, args.model),
             *args.extra,
             f"eval.n={b['eval_n']}",
             "eval.temperature=1.0",

@@ -40,6 +40,9 @@ MODELS: dict[str, list[str]] = {
         "model.tiny.sft_lr=1e-3",
     ],
 }
+# tiny4 whose warm start saw 30% near-miss answers (off by 1 or 10): it computes the answer but samples slips,
+# as a pretrained model samples wrong solutions to problems it can solve; RL's sharpening has room to show.
+MODELS["tiny4n"] = [*MODELS["tiny4"], "model.tiny.sft_noise=0.3"]
 # Tasks: arith has one right answer per problem (arith_steps: the same problems, the warm start writes its
 # working); addition has ~10^8 problems, too many to recall (addition_steps: the sum written backwards first);
 # countdown_short has >= 2 solution paths per puzzle.

@@ -185,9 +185,19 @@ def start_mismatches(state: dict[str, Any]) -> list[str]:
     return out
 
 
+# What each study model is (benchmarks/study_model.py's MODELS), and what that setup limits.
+MODEL_NOTES = {
+    "tiny4": "a 4-layer, 3.5M-parameter byte-level model",
+    "tiny4n": "a 4-layer, 3.5M-parameter byte-level model whose warm start saw 30% near-miss answers "
+    "(`model.tiny.sft_noise=0.3`): it samples slips on problems it can solve, a gap RL can close on any problem",
+}
+
+
 def report(state: dict[str, Any]) -> str:
     b = state["budget"]
-    lines = ["# pass@K study: GRPO, PSR, NSR, W-REINFORCE, SimKO vs the base model (tiny4, CPU)", ""]
+    model = state.get("model", "tiny4")
+    title = f"# pass@K study: GRPO, PSR, NSR, W-REINFORCE, SimKO vs the base model ({model}, CPU)"
+    lines = [title, ""]
     lines += [
         f"Commit `{state['commit']}`; {b['steps']} steps x 16 prompts x 8 samples, sync, lr {state['lr']}, seeds "
         f"{b['seeds']}; held-out eval n={b['eval_n']} at T=1; wall {state.get('wall_s', 0) / 60:.1f} min. "
@@ -207,7 +217,7 @@ def report(state: dict[str, Any]) -> str:
     lines += [
         "## What limits these conclusions",
         "",
-        f"- The model is a 4-layer, 3.5M-parameter byte-level model; {len(b['seeds'])} seed(s) and "
+        f"- The model is {MODEL_NOTES.get(model, model)}; {len(b['seeds'])} seed(s) and "
         f"{b['problems']} held-out problems per task. Intervals above say how far that carries.",
         f"- Training is short ({b['steps']} steps; the paper trains hundreds), so effects that need more "
         "steps may not have appeared yet.",

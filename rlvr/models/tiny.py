@@ -7,6 +7,7 @@ transformers' Auto* classes and vLLM load. The folder is cached per config hash 
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import importlib
@@ -33,7 +34,9 @@ def cache_root() -> Path:
 
 
 def config_hash(cfg: TinyModelConfig) -> str:
-    return hashlib.sha256((BUILD_VERSION + cfg.model_dump_json()).encode()).hexdigest()[:12]
+    # sft_noise joins the key only when set, so models cached before it existed keep their folders.
+    dump = cfg.model_dump_json(exclude={"sft_noise"} if cfg.sft_noise == 0 else None)
+    return hashlib.sha256((BUILD_VERSION + dump).encode()).hexdigest()[:12]
 
 
 def build_tokenizer(max_len: int) -> Any:
@@ -85,6 +88,26 @@ def sft_target(task: str, p: Prompt) -> str | None:
     return None
 
 
+NEAR_MISSES = (-10, -1, 1, 10)  # carry and last-digit slips
+
+
+def noisy_target(task: str, p: Prompt, rng: random.Random) -> str | None:
+    """The warm-start answer for `p` with its integer ground truth replaced by a near miss."""
+    try:
+        truth = int(p.ground_truth)
+    except ValueError:
+        raise RlvrUserError(
+            f"model.tiny.sft_noise: task '{task}' has no integer answers to replace with near misses"
+        ) from None
+    wrong = rng.choice([truth + d for d in NEAR_MISSES if (truth + d >= 0) == (truth >= 0)])  # keep the sign
+    target = sft_target(task, dataclasses.replace(p, ground_truth=str(wrong)))
+    if target == sft_target(task, p):
+        raise RlvrUserError(
+            f"model.tiny.sft_noise: task '{task}' does not write its answer from the ground truth"
+        )
+    return target
+
+
 def build_model(cfg: TinyModelConfig, vocab_size: int) -> Any:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -110,12 +133,23 @@ def build_model(cfg: TinyModelConfig, vocab_size: int) -> Any:
     return Qwen2ForCausalLM(conf)
 
 
+def sft_pairs(cfg: TinyModelConfig) -> list[tuple[str, str]]:
+    """(question, answer) pairs of the warm start; a `sft_noise` fraction of answers are near misses."""
+    prompts = task_prompts(cfg.task, max(cfg.sft_steps * cfg.sft_batch_size, 1), seed=cfg.seed + 10_000)
+    noise = random.Random(cfg.seed + 20_000)  # its own stream: sft_noise=0 leaves the pairs as they were
+    pairs = []
+    for p in prompts:
+        slip = noise.random() < cfg.sft_noise
+        if (t := noisy_target(cfg.task, p, noise) if slip else sft_target(cfg.task, p)) is not None:
+            pairs.append((p.text, t))
+    return pairs
+
+
 def sft(model: Any, tok: Any, cfg: TinyModelConfig) -> dict[str, float]:
     """Teacher-forced cross-entropy on the answer tokens only."""
     import torch
 
-    prompts = task_prompts(cfg.task, max(cfg.sft_steps * cfg.sft_batch_size, 1), seed=cfg.seed + 10_000)
-    pairs = [(p.text, t) for p in prompts if (t := sft_target(cfg.task, p)) is not None]
+    pairs = sft_pairs(cfg)
     if not pairs or cfg.sft_steps == 0:
         log.warning("tiny model: no SFT for task %s (no solutions exposed or sft_steps=0)", cfg.task)
         return {"sft_steps": 0}
