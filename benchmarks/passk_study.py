@@ -1,8 +1,9 @@
 """SimKO's three claims on a model that RL moves: GRPO, PSR, NSR, W-REINFORCE and SimKO against the base model.
 
-Model: `tiny4` from benchmarks/study_model.py (4 layers, hidden 256, 3.5M parameters, SFT warm start). Its gate
-(results/study_model.json) shows GRPO moving pass@1 on problems of the RL pool beyond seed noise, and not on
-held-out problems, so every run is evaluated on both sets. Tasks: `arith` (one right answer) and
+Model: `tiny4` from benchmarks/study_model.py (4 layers, hidden 256, 3.5M parameters, SFT warm start) by default.
+Its gate (results/study_model.json) shows GRPO moving pass@1 on problems of the RL pool beyond seed noise, and not
+on held-out problems, so every run is evaluated on both sets; `--model tiny4n` (the same model, its warm start
+with 30% near-miss answers) is the one whose held-out pass@1 GRPO moves. Tasks: `arith` (one right answer) and
 `countdown_short` (>= 2 solution paths per puzzle). Every run goes through the real pipeline (Serve + vLLM
 generators, verifier actors, Ray Train + DeepSpeed learners); each sample draws its own random stream (run
 seed, step, prompt, sample, round).

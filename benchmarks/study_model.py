@@ -40,8 +40,9 @@ MODELS: dict[str, list[str]] = {
         "model.tiny.sft_lr=1e-3",
     ],
 }
-# tiny4 whose warm start saw 30% near-miss answers (off by 1 or 10): it computes the answer but samples slips,
-# as a pretrained model samples wrong solutions to problems it can solve; RL's sharpening has room to show.
+# tiny4 whose warm start saw 30% near-miss answers (off by 1 or 10; in countdown_short an expression 1 to 3 off
+# the target): it computes the answer but samples slips, as a pretrained model samples wrong solutions to
+# problems it can solve; RL's sharpening has room to show.
 MODELS["tiny4n"] = [*MODELS["tiny4"], "model.tiny.sft_noise=0.3"]
 # Tasks: arith has one right answer per problem (arith_steps: the same problems, the warm start writes its
 # working); addition has ~10^8 problems, too many to recall (addition_steps: the sum written backwards first);
@@ -100,7 +101,7 @@ def held_out(cfg: Any, problems: int) -> list[Any]:
 
 
 def seen(cfg: Any, problems: int) -> list[Any]:
-    """Problems from the RL training pool itself (visited several times during training)."""
+    """Problems from the RL training pool itself (each drawn steps x 16 / pool times in training, on average)."""
     from rlvr.data.loader import load_prompts
 
     return load_prompts(cfg.data)[:problems]

@@ -78,3 +78,19 @@ def sft_target(prompt: Prompt) -> str:
     for e in prompt.metadata["solutions"]:
         by_path.setdefault(path(e), []).append(e)
     return f"<answer>{rng.choice(by_path[rng.choice(sorted(by_path))])}</answer>"
+
+
+NEAR = 3  # a slip's value is off the target by 1..NEAR
+
+
+def sft_slip(prompt: Prompt, rng: random.Random) -> str | None:
+    """A near miss for a warm start with `model.tiny.sft_noise`: an expression over the puzzle's numbers whose
+    value is off the target by 1 to NEAR (None when no such expression exists)."""
+    target = prompt.metadata["target"]
+    near = sorted(
+        e.replace(" ", "")
+        for v, exprs in _reach(tuple(sorted(prompt.metadata["numbers"]))).items()
+        if v.denominator == 1 and 0 < abs(v - target) <= NEAR
+        for e in exprs
+    )
+    return f"<answer>{rng.choice(near)}</answer>" if near else None

@@ -92,7 +92,11 @@ NEAR_MISSES = (-10, -1, 1, 10)  # carry and last-digit slips
 
 
 def noisy_target(task: str, p: Prompt, rng: random.Random) -> str | None:
-    """The warm-start answer for `p` with its integer ground truth replaced by a near miss."""
+    """A near miss for `p`: the task's own `sft_slip` where it has one (None: no slip for this problem), else
+    the warm-start answer with its integer ground truth off by 1 or 10."""
+    mod = importlib.import_module(f"rlvr.data.{task}")
+    if hasattr(mod, "sft_slip"):
+        return mod.sft_slip(p, rng)
     try:
         truth = int(p.ground_truth)
     except ValueError:
@@ -140,7 +144,8 @@ def sft_pairs(cfg: TinyModelConfig) -> list[tuple[str, str]]:
     pairs = []
     for p in prompts:
         slip = noise.random() < cfg.sft_noise
-        if (t := noisy_target(cfg.task, p, noise) if slip else sft_target(cfg.task, p)) is not None:
+        # A problem with no near miss keeps its right answer.
+        if (t := slip and noisy_target(cfg.task, p, noise) or sft_target(cfg.task, p)) is not None:
             pairs.append((p.text, t))
     return pairs
 
