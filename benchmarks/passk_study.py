@@ -160,7 +160,8 @@ def main() -> None:
     }  # fmt: skip
     if args.resume and (out / "results.json").exists():
         prev = json.loads((out / "results.json").read_text())
-        was = (prev["budget"], prev["lr"], prev["extra"], prev.get("model", "tiny4"))
+        # Studies recorded before --pool and --model existed ran pool POOL on tiny4.
+        was = ({"pool": POOL, **prev["budget"]}, prev["lr"], prev["extra"], prev.get("model", "tiny4"))
         if was != (b, args.lr, args.extra, args.model):
             raise SystemExit(
                 "--resume: results.json was written with another budget, --lr, --extra or --model"
