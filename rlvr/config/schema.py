@@ -29,7 +29,7 @@ class TinyModelConfig(_Strict):
     sft_batch_size: int = Field(32, ge=1)
     sft_lr: float = Field(3e-3, gt=0)
     # A fraction of warm-start answers replaced by a near miss (off by 1 or 10): a model that can compute
-    # the answer but also samples carry-style slips, the gap between sampled and greedy accuracy that RL closes.
+    # the answer but also samples carry-style slips, the gap between sampled and greedy accuracy RL can close.
     sft_noise: float = Field(0.0, ge=0.0, lt=1.0)
     seed: int = 0
 
