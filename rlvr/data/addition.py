@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from rlvr.data.arith import numeric_prompt
+from rlvr.data.arith import numeric_prompt, sft_target  # noqa: F401 - the same warm-start answer: the boxed sum
 from rlvr.types import Prompt
 
 
@@ -32,8 +32,3 @@ def generate(n: int, seed: int = 0, max_digits: int = 4) -> list[Prompt]:
         a, b = _operand(rng, max_digits), _operand(rng, max_digits)
         out.append(numeric_prompt(f"{a}+{b}=", a + b, "addition", seed, i))
     return out
-
-
-def sft_target(prompt: Prompt) -> str:
-    """The supervised answer for the warm start: the sum in `\\boxed{}`."""
-    return f"\\boxed{{{prompt.ground_truth}}}"

@@ -33,6 +33,8 @@ class Early:
     startup: Startup
     prepared: Prepared
     cluster: dict[str, Any]
+    algo: Any  # check_config's results: resolving a remote resume path downloads it, so only once
+    resume: str | None
 
 
 def prepare_while_connecting(
@@ -79,6 +81,8 @@ def run(cfg: RlvrConfig, plugins_checked: bool = True) -> dict[str, Any]:
     startup = Startup()
     startup.mark("config")
 
+    checked: list[tuple[Any, str | None]] = []
+
     def imports_and_checks() -> None:
         if not plugins_checked:
             from rlvr.config.loader import validate_plugins
@@ -86,9 +90,9 @@ def run(cfg: RlvrConfig, plugins_checked: bool = True) -> dict[str, Any]:
             validate_plugins(cfg)
         from rlvr.pipeline.run import check_config
 
-        check_config(cfg)
+        checked.append(check_config(cfg))
 
     prepared, info = prepare_while_connecting(cfg, startup, before=imports_and_checks)
     from rlvr.pipeline.run import run_training
 
-    return run_training(cfg, early=Early(startup, prepared, info))
+    return run_training(cfg, early=Early(startup, prepared, info, *checked[0]))

@@ -75,7 +75,7 @@ def run_training(cfg: RlvrConfig, early: Early | None = None) -> dict[str, Any]:
         prepared, info = prepare_while_connecting(cfg, startup)
     else:
         startup, prepared, info = early.startup, early.prepared, early.cluster
-        algo, resume = check_config(cfg)  # already passed once, in boot, before Ray started
+        algo, resume = early.algo, early.resume
     _say(info["message"])
     run_dir = make_run_dir(cfg)
     buffer: Any = None

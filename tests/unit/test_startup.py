@@ -157,7 +157,7 @@ def test_the_pipeline_is_imported_off_the_main_thread_and_handed_over(monkeypatc
     import rlvr.pipeline.run as run
 
     seen: dict = {}
-    monkeypatch.setattr(run, "check_config", lambda cfg: seen.setdefault("checked", cfg))
+    monkeypatch.setattr(run, "check_config", lambda cfg: (seen.setdefault("checked", cfg), "ckpt"))
     monkeypatch.setattr(boot, "prepare", lambda cfg: "prepared")
     monkeypatch.setattr(boot, "connect", lambda cluster: {"started": False, "message": "m"})
     monkeypatch.setattr(run, "run_training", lambda cfg, early=None: {"early": early})
@@ -165,4 +165,5 @@ def test_the_pipeline_is_imported_off_the_main_thread_and_handed_over(monkeypatc
     early = out["early"]
     assert seen["checked"] is CFG
     assert (early.prepared, early.cluster["message"]) == ("prepared", "m")
+    assert (early.algo, early.resume) == (CFG, "ckpt")  # checked once, in boot: run_training reuses them
     assert {"config", "ray", "prepared"} <= set(early.startup.marks)
