@@ -8,14 +8,19 @@ with 30% near-miss answers) is the one whose held-out pass@1 GRPO moves. Tasks: 
 generators, verifier actors, Ray Train + DeepSpeed learners); each sample draws its own random stream (run
 seed, step, prompt, sample, round).
 Held-out problems never appear in the RL pool. Writes results.json, REPORT.md and the plots under
-benchmarks/results/passk_study/ (quick: .../quick/), with the commit and the exact overrides.
+benchmarks/results/passk_study/ (quick: .../quick/; `--out DIR` elsewhere), with the commit and the exact overrides.
 
   python benchmarks/passk_study.py --quick      # smoke test: one task, 2 algorithms, 1 seed (~4 min)
+      # CI runs it on the main job's warm start (tests/e2e/test_passk_study_quick.py: --model tiny2 --steps 2)
   python benchmarks/passk_study.py              # the study: 279 min on 2 cores (the 2-hour goal is not met)
   python benchmarks/passk_study.py --model tiny4n --task arith --pool 2048 --steps 60 --no-ablation
       # the warm start whose held-out pass@1 GRPO moves (results/study_model.json), under results/passk_study/tiny4n/
+  python benchmarks/passk_study.py --model tiny4n --task countdown_short --pool countdown_short=256 --steps 60 --resume
+      # adds a task (and, with countdown_short, the ablation) to that study
 
-`--model`, `--task`, `--pool` and `--steps` replace the budget's defaults (study_model.py's models and tasks).
+`--model`, `--task`, `--pool` and `--steps` replace the budget's defaults (study_model.py's models and tasks);
+`--pool` takes one number for every task or TASK=N per task. `--resume` keeps the runs results.json holds and may
+add tasks to it; everything else must match the recorded study.
 """
 
 from __future__ import annotations
@@ -47,7 +52,13 @@ ABLATION = [
 ]
 
 
-def budget(quick: bool) -> dict[str, Any]:
+# A model's own budget: tiny4n trains with the steps and RL pools its gate passed with (results/study_model.json).
+MODEL_BUDGET: dict[str, dict[str, Any]] = {
+    "tiny4n": {"steps": 60, "pool": {"arith": 2048, "countdown_short": 256}},
+}
+
+
+def budget(quick: bool, model: str = "tiny4") -> dict[str, Any]:
     if quick:
         return {
             "steps": 4,
@@ -66,11 +77,46 @@ def budget(quick: bool) -> dict[str, Any]:
         "tasks": ["arith", "countdown_short"],
         "algos": ALGOS,
         "pool": POOL,
+        **MODEL_BUDGET.get(model, {}),
     }
 
 
 def overrides(task: str, b: dict[str, Any], lr: float, work: Path, model: str = "tiny4") -> list[str]:
-    return [*TASKS[task], *MODELS[model], *common(b["steps"], lr, b["pool"], b["problems"], work)]
+    pool = study_report.pools(b, [task])[task]
+    return [*TASKS[task], *MODELS[model], *common(b["steps"], lr, pool, b["problems"], work)]
+
+
+def parse_pools(specs: list[str], tasks: list[str], default: int | dict[str, int]) -> dict[str, int]:
+    """`--pool 2048 countdown_short=256` -> {task: pool}: a bare number for every task, TASK=N for one."""
+    out = {t: default if isinstance(default, int) else default.get(t, POOL) for t in tasks}
+    for spec in specs:
+        task, _, n = spec.rpartition("=")
+        if task and task not in tasks:
+            raise SystemExit(f"--pool: {task!r} is not a task of this study ({', '.join(tasks)})")
+        if not n.isdigit() or int(n) < 1:
+            raise SystemExit(f"--pool: {spec!r} is not N or TASK=N with N a positive integer")
+        out.update({task: int(n)} if task else dict.fromkeys(tasks, int(n)))
+    return out
+
+
+def merge_budget(
+    prev: dict[str, Any], b: dict[str, Any], lr: float, extra: list[str], model: str
+) -> dict[str, Any]:
+    """The budget of a resumed study: the recorded one, plus any task this call adds.
+
+    Everything but the task list must match; a task both name must have the same pool. Studies recorded before
+    --pool and --model existed ran pool POOL on tiny4.
+    """
+    was = {"pool": POOL, **prev["budget"]}
+    was_pools, pools = study_report.pools(was, was["tasks"]), b["pool"]
+    rest = lambda d: {k: v for k, v in d.items() if k not in ("tasks", "pool")}  # noqa: E731
+    if (rest(was), prev["lr"], prev["extra"], prev.get("model", "tiny4")) != (rest(b), lr, extra, model):
+        raise SystemExit("--resume: results.json was written with another budget, --lr, --extra or --model")
+    clash = [t for t in pools if t in was_pools and pools[t] != was_pools[t]]
+    if clash:
+        raise SystemExit(f"--resume: --pool for {', '.join(clash)} differs from the recorded study's")
+    tasks = [*was["tasks"], *(t for t in b["tasks"] if t not in was["tasks"])]
+    return {**b, "tasks": tasks, "pool": {**was_pools, **pools}}
 
 
 def make_evaluator(sets: dict[str, list[Any]]) -> Any:
@@ -122,7 +168,7 @@ def commit() -> str:
         return "unknown"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-ablation", action="store_true")
@@ -135,22 +181,27 @@ def main() -> None:
     ap.add_argument(
         "--task", nargs="*", choices=list(TASKS), help="tasks (default: arith and countdown_short)"
     )
-    ap.add_argument("--pool", type=int, help=f"RL training problems (data.num_procedural; default {POOL})")
+    ap.add_argument(
+        "--pool",
+        nargs="+",
+        metavar="N|TASK=N",
+        help=f"RL training problems (data.num_procedural; default {POOL}), for every task or per task",
+    )
     ap.add_argument("--steps", type=int, help="RL steps per run (default 30; quick 4)")
-    args = ap.parse_args()
+    ap.add_argument("--out", type=Path, help="where results.json, REPORT.md and the plots go (default below)")
+    args = ap.parse_args(argv)
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     from rlvr.cluster import connect
     from rlvr.config import load_config
 
-    b = budget(args.quick)
+    b = budget(args.quick, args.model)
     if args.task:
         b["tasks"] = args.task
-    if args.pool is not None:
-        b["pool"] = args.pool
+    b["pool"] = parse_pools(args.pool or [], b["tasks"], b["pool"])
     if args.steps is not None:
         b["steps"] = args.steps
     # Never overwrite a full study with a quick one, nor one model's study with another's.
-    out = (OUT if args.model == "tiny4" else OUT / args.model) / ("quick" if args.quick else "")
+    out = args.out or (OUT if args.model == "tiny4" else OUT / args.model) / ("quick" if args.quick else "")
     out.mkdir(parents=True, exist_ok=True)
     work = Path(os.environ.get("RLVR_STUDY_DIR", "/tmp/rlvr-passk-study")) / time.strftime("%Y%m%d-%H%M%S")
     t0 = time.time()
@@ -160,14 +211,9 @@ def main() -> None:
     }  # fmt: skip
     if args.resume and (out / "results.json").exists():
         prev = json.loads((out / "results.json").read_text())
-        # Studies recorded before --pool and --model existed ran pool POOL on tiny4.
-        was = ({"pool": POOL, **prev["budget"]}, prev["lr"], prev["extra"], prev.get("model", "tiny4"))
-        if was != (b, args.lr, args.extra, args.model):
-            raise SystemExit(
-                "--resume: results.json was written with another budget, --lr, --extra or --model"
-            )
+        b = merge_budget(prev, b, args.lr, args.extra, args.model)
         t0 -= prev.get("wall_s", 0.0)
-        state = {**prev, "commit": commit(), "resumed_from": prev["commit"]}
+        state = {**prev, "budget": b, "commit": commit(), "resumed_from": prev["commit"]}
     ablate = not (args.quick or args.no_ablation) and "countdown_short" in b["tasks"]
     state["planned_runs"] = len(b["seeds"]) * len(b["tasks"]) * len(b["algos"]) + ablate * len(ABLATION)
 

@@ -12,7 +12,7 @@ second (`proc_tree.py`), the process count, the largest processes at the peak an
 benchmarks/results/real_model.json.
 
   python benchmarks/real_model.py              # everything (about 20 min on 2 cores)
-  python benchmarks/real_model.py --only run   # only the whole-run memory
+  python benchmarks/real_model.py --only run   # only the whole-run memory (--runs 3: three runs, their spread)
 """
 
 from __future__ import annotations
@@ -184,7 +184,19 @@ def child(part: str, model_path: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main(only: str | None) -> None:
+def runs(model_path: str, n: int) -> dict:
+    """The whole-run measurement `n` times: the first run's details, every run's peak and wall."""
+    got = [child("run", model_path) for _ in range(n)]
+    first = dict(got[0])
+    if n > 1:
+        first["repeats"] = {
+            k: [r[k] for r in got]
+            for k in ("peak_pss_gib", "peak_rss_gib", "process_wall_s", "peak_processes")
+        }
+    return first
+
+
+def main(only: str | None, n_runs: int = 1) -> None:
     from real_model import smollm2_dir
 
     model_path = str(smollm2_dir())
@@ -196,11 +208,11 @@ def main(only: str | None) -> None:
     }
     if only == "run":
         old = json.loads(OUT.read_text()) if OUT.exists() else {}
-        old["run"] = child("run", model_path)
+        old["run"] = runs(model_path, n_runs)
         OUT.write_text(json.dumps(old, indent=2))
         print(json.dumps(old["run"], indent=2))
         return
-    result["run"] = child("run", model_path)
+    result["run"] = runs(model_path, n_runs)
     print("run", result["run"], flush=True)
     for backend in ("vllm", "hf"):
         result["generation"][backend] = child(f"gen-{backend}", model_path)
@@ -234,9 +246,10 @@ if __name__ == "__main__":
     ap.add_argument("--part", choices=["gen-vllm", "gen-hf", "learn", "learn-ckpt", "run"])
     ap.add_argument("--only", choices=["run"])
     ap.add_argument("--model")
+    ap.add_argument("--runs", type=int, default=1, help="whole runs to measure (their spread: run.repeats)")
     args = ap.parse_args()
     if args.part is None:
-        main(args.only)
+        main(args.only, args.runs)
     elif args.part == "run":
         print(json.dumps(bench_run(args.model)))
     elif args.part.startswith("gen-"):

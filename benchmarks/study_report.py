@@ -207,8 +207,7 @@ def report(state: dict[str, Any]) -> str:
         f"{'' if _done(state) == state.get('planned_runs') else ' (interrupted or still running: partial)'}.",
         "",
         "Each task is evaluated on two problem sets: `held_out` (never in the RL training pool) and `seen` "
-        f"(the first problems of the RL pool of {b.get('pool', 128)}, each drawn {_visits(state):.1f} times in "
-        "training on average). benchmarks/study_model.py's gate "
+        f"(the first problems of the RL pool: {_pool_text(state)}). benchmarks/study_model.py's gate "
         "(results/study_model.json) measures on which of them GRPO moves pass@1 at all.",
         "",
     ]
@@ -227,10 +226,10 @@ def report(state: dict[str, Any]) -> str:
         "by recall more than by a procedure, so RL on one problem carries over little to others: claims on "
         "`seen` are about reshaping the distribution on trained problems, not about generalisation"
         + (
-            f" (with each pool problem drawn {_visits(state):.1f} times on average, many `seen` problems were "
-            "never drawn: `seen` is then close to a sample of the task itself, while `held_out`, the problems outside the "
-            "pool, leans to the rarer ones: in arith, two operators)"
-            if _visits(state) < 1
+            f" (in {', '.join(rare)}, where each pool problem was drawn less than once on average, many `seen` "
+            "problems were never drawn: `seen` is then close to a sample of the task itself, while `held_out`, the "
+            "problems outside the pool, leans to the rarer ones: in arith, two operators)"
+            if (rare := [t for t, v in _visits(state).items() if v < 1])
             else ""
         )
         + (
@@ -253,10 +252,27 @@ def report(state: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _visits(state: dict[str, Any]) -> float:
-    """How often training drew each RL-pool problem on average (16 prompts a step; pool 128 before it was set)."""
-    b = state["budget"]
-    return b["steps"] * 16 / b.get("pool", 128)
+def pools(b: dict[str, Any], tasks: list[str]) -> dict[str, int]:
+    """RL pool per task: one number for every task, or a number per task (128 before the pool was set)."""
+    pool = b.get("pool", 128)
+    return {t: pool[t] for t in tasks} if isinstance(pool, dict) else dict.fromkeys(tasks, pool)
+
+
+def _pools(state: dict[str, Any]) -> dict[str, int]:
+    return pools(state["budget"], list(dict.fromkeys(name.split("/")[0] for name in state["tasks"])))
+
+
+def _visits(state: dict[str, Any]) -> dict[str, float]:
+    """How often training drew each RL-pool problem on average, per task with results (16 prompts a step)."""
+    return {t: state["budget"]["steps"] * 16 / n for t, n in _pools(state).items()}
+
+
+def _pool_text(state: dict[str, Any]) -> str:
+    visits = _visits(state)
+    return "; ".join(
+        f"{t} {n} problems, each drawn {visits[t]:.1f} times in training on average"
+        for t, n in _pools(state).items()
+    )
 
 
 def _saturation_note(state: dict[str, Any]) -> str:

@@ -3,6 +3,8 @@ prompts are prepared while Ray starts, and a problem in them is still the error 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from types import SimpleNamespace
 
@@ -41,6 +43,18 @@ def test_the_clock_starts_when_the_process_did():
     s.mark("ray")
     assert 0 <= s.as_dict()["ray"] == s.marks["ray"]
     assert set(ORDER) >= set(s.as_dict())
+
+
+def test_a_fresh_process_is_its_own_age_old_not_off_by_the_boot_times_lost_fraction():
+    """psutil's creation time rests on /proc/stat's whole-second boot time: up to 1 s early."""
+    code = (
+        "import time; from rlvr.pipeline.startup import process_start; print(time.time() - process_start())"
+    )
+    t = time.time()
+    age = float(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    )
+    assert 0.0 <= age <= time.time() - t + 0.02  # at most the child's whole life (10 ms ticks)
 
 
 def test_the_buffer_records_a_learners_first_ask_and_first_batch():

@@ -88,3 +88,35 @@ def test_unsaturated_k_is_the_largest_k_the_base_has_room_to_move():
     assert study_report.unsaturated_k({"1": 0.7, "2": 0.88, "4": 0.97, "8": 0.996, "16": 1.0}) == 4
     assert study_report.unsaturated_k({"1": 0.5, "2": 0.6, "256": 0.9}) == 256  # unsaturated: kmax itself
     assert study_report.unsaturated_k({"1": 0.99, "2": 1.0}) is None
+
+
+def test_a_resumed_study_may_add_a_task_with_its_own_pool():
+    sys.path.insert(0, _BENCH)
+    try:
+        import passk_study as ps
+    finally:
+        sys.path.remove(_BENCH)
+    both = ["arith", "countdown_short"]
+    assert ps.parse_pools(["2048", "countdown_short=256"], both, 128) == {
+        "arith": 2048,
+        "countdown_short": 256,
+    }
+    assert ps.parse_pools([], both, {"arith": 2048}) == {"arith": 2048, "countdown_short": ps.POOL}
+    for bad in (["knights=3"], ["many"], ["arith=0"]):
+        with pytest.raises(SystemExit, match="--pool"):
+            ps.parse_pools(bad, both, 128)
+    # An arith-only study recorded with a bare pool gains countdown_short with another pool.
+    prev = {
+        "budget": {**ps.budget(False), "tasks": ["arith"], "pool": 2048},
+        "lr": 1e-4,
+        "extra": [],
+        "model": "m",
+    }
+    new = {**ps.budget(False), "tasks": ["countdown_short"], "pool": {"countdown_short": 256}}
+    merged = ps.merge_budget(prev, new, 1e-4, [], "m")
+    assert merged["tasks"] == both and merged["pool"] == {"arith": 2048, "countdown_short": 256}
+    with pytest.raises(SystemExit, match="--pool for arith"):
+        ps.merge_budget(prev, {**new, "tasks": ["arith"], "pool": {"arith": 512}}, 1e-4, [], "m")
+    with pytest.raises(SystemExit, match="another budget"):
+        ps.merge_budget(prev, {**new, "steps": 7}, 1e-4, [], "m")
+    assert ps.budget(False, "tiny4n")["pool"] == {"arith": 2048, "countdown_short": 256}
