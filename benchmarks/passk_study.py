@@ -13,10 +13,10 @@ benchmarks/results/passk_study/ (quick: .../quick/; `--out DIR` elsewhere), with
   python benchmarks/passk_study.py --quick      # smoke test: one task, 2 algorithms, 1 seed (~4 min)
       # CI runs it on the main job's warm start (tests/e2e/test_passk_study_quick.py: --model tiny2 --steps 2)
   python benchmarks/passk_study.py              # the study: 279 min on 2 cores (the 2-hour goal is not met)
-  python benchmarks/passk_study.py --model tiny4n --task arith --pool 2048 --steps 60 --no-ablation
-      # the warm start whose held-out pass@1 GRPO moves (results/study_model.json), under results/passk_study/tiny4n/
-  python benchmarks/passk_study.py --model tiny4n --task countdown_short --pool countdown_short=256 --steps 60 --resume
-      # adds a task (and, with countdown_short, the ablation) to that study
+  python benchmarks/passk_study.py --model tiny4n
+      # the warm start whose held-out pass@1 GRPO moves (results/study_model.json), with the steps and RL pools
+      # its gate passed with: 172 min, under results/passk_study/tiny4n/. That study ran as two invocations:
+      #   --model tiny4n --task arith --no-ablation, then --model tiny4n --task countdown_short --resume
 
 `--model`, `--task`, `--pool` and `--steps` replace the budget's defaults (study_model.py's models and tasks);
 `--pool` takes one number for every task or TASK=N per task. `--resume` keeps the runs results.json holds and may
