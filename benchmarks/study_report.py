@@ -74,6 +74,7 @@ def task_section(name: str, t: dict[str, Any]) -> list[str]:
     if g and s:
         both_seeds = {r["seed"] for r in g} & {r["seed"] for r in s}
         s = [r for r in s if r["seed"] in both_seeds]
+        lines += every_k(ks[1:], [r for r in g if r["seed"] in both_seeds], s, b)
     if t.get("ablation") and s:
         ref = [r for r in s if r["seed"] == 0]
         wide = kstar if kstar is not None else kmax  # the largest K where the base has room to move
@@ -93,6 +94,24 @@ def task_section(name: str, t: dict[str, Any]) -> list[str]:
                 f"{ew['problems_hi']:+.3f}] | {_final(a, 'lambda/rank1'):.3f} |"
             )
     return [*lines, ""]
+
+
+def every_k(ks: list[str], grpo: list[dict[str, Any]], simko: list[dict[str, Any]], base: Any) -> list[str]:
+    """GRPO - base and SimKO - GRPO at every K: a description of the curves, not a test (see the header)."""
+    if not (grpo and simko):
+        return []
+    lines = [
+        "",
+        "Every K, read after the runs (a description of passk_curves.png, not a test: the verdicts above use "
+        "the K fixed before the runs, and picking the K with the largest effect afterwards would overstate it):",
+        "",
+        "| K | GRPO − base | SimKO − GRPO |",
+        "|---|---|---|",
+    ]
+    for k in ks:
+        up, gap = effect(_arm(grpo), base, int(k)), effect(_arm(simko), _arm(grpo), int(k))
+        lines.append(f"| {k} | {fmt(up)} | {fmt(gap)} |")
+    return lines
 
 
 def plots(state: dict[str, Any], out: Path) -> None:

@@ -120,3 +120,19 @@ def test_a_resumed_study_may_add_a_task_with_its_own_pool():
     with pytest.raises(SystemExit, match="another budget"):
         ps.merge_budget(prev, {**new, "steps": 7}, 1e-4, [], "m")
     assert ps.budget(False, "tiny4n")["pool"] == {"arith": 2048, "countdown_short": 256}
+
+
+def test_every_k_describes_both_gaps_at_each_k():
+    probs = [random.Random(i).uniform(0.0, 0.3) for i in range(20)]
+
+    def run(shift: float, seed: int) -> dict:
+        n, c = _eval([min(p + shift, 1.0) for p in probs], 16, seed)
+        return {"seed": seed, "eval": {"n": n, "per_problem_correct": c}}
+
+    base = study_report._arm([run(0.0, 99)])
+    lines = study_report.every_k(
+        ["2", "4"], [run(0.2, s) for s in range(3)], [run(0.2, s) for s in range(3)], base
+    )
+    rows = [row for row in lines if row.startswith("| 2 |") or row.startswith("| 4 |")]
+    assert len(rows) == 2 and all(row.count("seeds [") == 2 for row in rows)
+    assert study_report.every_k(["2"], [], [run(0.0, 0)], base) == []
