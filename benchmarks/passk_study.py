@@ -34,7 +34,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:  # imported by a test that put it there (and takes it out): leave the path as is
+    sys.path.insert(0, _HERE)
 import study_report  # noqa: E402
 from study_model import MODELS, POOL, TASKS, common, held_out, on_rollout, seen  # noqa: E402
 

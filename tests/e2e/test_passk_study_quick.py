@@ -17,7 +17,8 @@ def test_quick_study_trains_evaluates_and_reports(ray_cluster, tmp_path, monkeyp
     try:
         import passk_study
     finally:
-        sys.path.remove(_BENCH)  # benchmarks/real_model.py must not shadow tests/real_model.py
+        while _BENCH in sys.path:  # benchmarks/real_model.py must not shadow tests/real_model.py
+            sys.path.remove(_BENCH)
     monkeypatch.setenv("RLVR_STUDY_DIR", str(tmp_path / "work"))
     # tiny2: the main job's warm start (cached by the other e2e tests), not the study's 3.5M-parameter one.
     passk_study.main(["--quick", "--model", "tiny2", "--steps", "2", "--out", str(tmp_path / "out")])
