@@ -15,8 +15,9 @@ benchmarks/results/passk_study/ (quick: .../quick/; `--out DIR` elsewhere), with
   python benchmarks/passk_study.py              # the study: 279 min on 2 cores (the 2-hour goal is not met)
   python benchmarks/passk_study.py --model tiny4n
       # the warm start whose held-out pass@1 GRPO moves (results/study_model.json), with the steps and RL pools
-      # its gate passed with: 172 min, under results/passk_study/tiny4n/. That study ran as two invocations:
-      #   --model tiny4n --task arith --no-ablation, then --model tiny4n --task countdown_short --resume
+      # its gate passed with: 172 min, under results/passk_study/tiny4n/. That study ran as two invocations,
+      # the same runs as: --model tiny4n --task arith --no-ablation, then --task countdown_short --resume
+      # (the arith part was given --pool 2048 --steps 60 by hand; results.json keeps each run's overrides)
 
 `--model`, `--task`, `--pool` and `--steps` replace the budget's defaults (study_model.py's models and tasks);
 `--pool` takes one number for every task or TASK=N per task. `--resume` keeps the runs results.json holds and may
