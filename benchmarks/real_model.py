@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -164,7 +165,8 @@ def bench_run(model_path: str) -> dict:
     summary = last_json_line(work / "run.log", "run_dir")
     if res["rc"] != 0 or summary is None:
         tail = (work / "run.log").read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"the real-model run failed (exit {res['rc']}):\n{tail}")
+        raise RuntimeError(f"the real-model run failed (exit {res['rc']}, files kept in {work}):\n{tail}")
+    shutil.rmtree(work, ignore_errors=True)  # its checkpoint is 2 GB; a measured run needs none of it
     return {
         "command": "rlvr run " + " ".join(RUN) + " model.path=<smollm2> data.source=<2 GSM8K rows>",
         **{k: res[k] for k in ("process_wall_s", "peak_rss_gib", "peak_pss_gib", "peak_processes")},

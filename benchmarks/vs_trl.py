@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -413,6 +414,7 @@ def main() -> None:
             # a cut-off run keeps its data
             write_result(args, task, runs, model_dir, model_meta, complete=False)
     print(write_result(args, task, runs, model_dir, model_meta, complete=True))
+    shutil.rmtree(tmp, ignore_errors=True)  # run folders and checkpoints; the results are written
 
 
 def write_result(

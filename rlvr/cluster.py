@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 from rlvr.config.schema import ClusterConfig
@@ -88,13 +89,19 @@ def _connect_existing(cfg: ClusterConfig) -> dict[str, Any]:
         # The token comes from the user's RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH / ~/.ray/auth_token.
         apply_env({"RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token")})
     runtime_env = cfg.runtime_env
+    staged: Path | None = None
     if _ships_code(cfg):
         from rlvr.deploy.runtime_env import code_runtime_env
 
         runtime_env = code_runtime_env(cfg.runtime_env)
+        staged = Path(runtime_env["py_modules"][0]).parent
     host = (cfg.address or "").removeprefix("ray://").rsplit(":", 1)[0].strip("[]")
-    with _loopback_node_ip(host in LOOPBACK):
-        ray.init(address=cfg.address, namespace=cfg.namespace, runtime_env=runtime_env or None)
+    try:
+        with _loopback_node_ip(host in LOOPBACK):
+            ray.init(address=cfg.address, namespace=cfg.namespace, runtime_env=runtime_env or None)
+    finally:  # ray.init has uploaded the staged copy (or failed): it is not read again
+        if staged is not None:
+            shutil.rmtree(staged, ignore_errors=True)
     msg = f"connected to the Ray cluster at {cfg.address}"
     return {"address": cfg.address, "started": False, "dashboard": None, "message": msg}
 

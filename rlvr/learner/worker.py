@@ -306,13 +306,15 @@ class _Learner:
     def _save(self, metrics: dict[str, float], full_state: dict[str, torch.Tensor] | None) -> None:
         d = Path(tempfile.mkdtemp(prefix=f"rlvr-ckpt-r{self.rank}-"))
         meta = {"step": self.step, "weight_version": self.version, "samples_consumed": self.consumed}
-        ckpt.save(d, self.engine, self.rank, meta, full_state, self.model_path)
-        ray.train.report(
-            {**metrics, "step": self.step},
-            checkpoint=ray.train.Checkpoint.from_directory(str(d)),
-            checkpoint_dir_name=f"checkpoint_{self.step:06d}",
-        )
-        shutil.rmtree(d, ignore_errors=True)
+        try:  # a failed save (a full disk) must not leave a model-sized staging folder behind
+            ckpt.save(d, self.engine, self.rank, meta, full_state, self.model_path)
+            ray.train.report(
+                {**metrics, "step": self.step},
+                checkpoint=ray.train.Checkpoint.from_directory(str(d)),
+                checkpoint_dir_name=f"checkpoint_{self.step:06d}",
+            )
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
 
     def _stop_reason(self) -> str:
         closed = bool(ray.get(self.buffer.is_closed.remote(), timeout=60))
