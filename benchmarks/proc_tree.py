@@ -29,6 +29,18 @@ def become_subreaper() -> None:
         pass
 
 
+def reap_orphans() -> None:
+    """Collect the exit status of the run's orphans, handed to this subreaper when their parents exited:
+    unreaped, they stay zombies for the rest of the benchmark. Call only when no child is being waited on."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 class TreeSampler(threading.Thread):
     def __init__(self) -> None:
         super().__init__(daemon=True)
@@ -47,11 +59,14 @@ class TreeSampler(threading.Thread):
     def run(self) -> None:
         me, tick, t0 = psutil.Process(), 0, time.time()
         while not self.stop.is_set():
-            rss = pss = 0
+            rss = pss = live = 0
             who = []
             procs = me.children(recursive=True)
             for p in procs:
                 try:
+                    if p.status() == psutil.STATUS_ZOMBIE:  # an exited orphan not reaped yet: not a process
+                        continue
+                    live += 1
                     rss += p.memory_info().rss
                     if tick % 5 == 0:
                         one = p.memory_full_info().pss
@@ -75,7 +90,7 @@ class TreeSampler(threading.Thread):
             if pss > self.peak_pss:
                 self.peak_pss, self.largest = pss, sorted(who, reverse=True)
                 self.peak_at_s = round(time.time() - t0, 1)
-            self.peak_procs = max(self.peak_procs, len(procs))
+            self.peak_procs = max(self.peak_procs, live)
             tick += 1
             self.stop.wait(0.2)
 
@@ -142,6 +157,8 @@ def measured(
             p.kill()
         except psutil.NoSuchProcess:
             pass
+    psutil.wait_procs(left, timeout=5)
+    reap_orphans()
     return {
         "rc": rc,
         "process_wall_s": wall,

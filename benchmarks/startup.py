@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -150,6 +151,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str))
     print(json.dumps({"medians": med, "over_baseline": result.get("over_baseline")}, indent=2))
+    if all(r["ok"] for r in runs):  # run folders and inductor caches; a failed run's log stays to read
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

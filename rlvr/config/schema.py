@@ -128,7 +128,8 @@ class GeneratorConfig(_Strict):
         None,
         ge=1,
         description="torch/OpenMP threads per CPU replica; None = OMP_NUM_THREADS if the user set it, else "
-        "floor(num_cpus), or in sync mode the CPUs of the generator and learner together (they take turns)",
+        "floor(num_cpus), or in sync mode (they take turns) the CPUs of the generator and learner together, on a "
+        "local cluster all its CPUs",
     )
     http: bool = Field(
         False, description="expose Serve's HTTP proxy (off: generators are called via handles)"
@@ -251,7 +252,7 @@ class LearnerConfig(_Strict):
         ge=1,
         description="torch threads per CPU worker; None = OMP_NUM_THREADS if the user set it, else "
         "floor(cpus_per_worker), or in sync mode (where generation and training take turns) the CPUs of the "
-        "generator and learner together",
+        "generator and learner together, on a local cluster all its CPUs",
     )
     lora: LoraConfig = Field(LoraConfig(), description="LoRA adapters (needs the lora extra: peft)")
 

@@ -57,6 +57,15 @@ def kv_cache_gib(cfg: RlvrConfig, model_path: str, longest_prompt: int | None = 
     return round(max(KV_MIN_GIB, need, one_full), 3)
 
 
+def local_cpus(cfg: RlvrConfig) -> int:
+    """The CPUs of a local cluster: Ray's count of this machine's (cgroup limits included), capped by
+    `cluster.num_cpus`."""
+    from ray._private.utils import get_num_cpus
+
+    n = max(1, int(get_num_cpus()))
+    return min(n, max(1, int(cfg.cluster.num_cpus))) if cfg.cluster.num_cpus else n
+
+
 def derive(cfg: RlvrConfig, model_path: str) -> None:
     """Fill in the config values that follow from others (in place)."""
     gen = cfg.generator
@@ -107,10 +116,12 @@ def derive(cfg: RlvrConfig, model_path: str) -> None:
         )
     if cfg.trainer.mode == "sync" and not os.environ.get("OMP_NUM_THREADS"):
         # Generation and training take turns: each may use every core the two reserved (unless the user
-        # chose a count with OMP_NUM_THREADS, which the components then keep).
-        shared = max(
-            1, int(gen.num_cpus * gen.num_replicas + cfg.learner.cpus_per_worker * cfg.learner.num_workers)
+        # chose a count with OMP_NUM_THREADS, which the components then keep), and on a local cluster, which
+        # is this machine alone, every core it has: the rest of the run (verifiers, buffer) idles meanwhile.
+        reserved = int(
+            gen.num_cpus * gen.num_replicas + cfg.learner.cpus_per_worker * cfg.learner.num_workers
         )
+        shared = max(1, reserved, local_cpus(cfg) if cfg.cluster.address is None else 0)
         gen.num_threads = gen.num_threads or max(1, shared // gen.num_replicas)
         cfg.learner.num_threads = cfg.learner.num_threads or max(1, shared // cfg.learner.num_workers)
     if cfg.model.trust_remote_code:  # both backends read it from the engine arguments

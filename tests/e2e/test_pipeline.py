@@ -63,7 +63,10 @@ def test_sync_run_end_to_end(sync_run):
     assert all("lambda/rank1" in r and "entropy" in r and "rank1_frac" in r for r in learner_rows)
     assert all(r["staleness_max"] == 0 for r in learner_rows)  # sync: generated on the newest weights
     # The shared count reached the real replica and worker (Ray's own OMP_NUM_THREADS=1 did not win).
-    shared = int(os.environ.get("OMP_NUM_THREADS") or 2)
+    # Local cluster: every core of the machine (as Ray counts them), at least the 2 the two reserved.
+    from ray._private.utils import get_num_cpus
+
+    shared = int(os.environ.get("OMP_NUM_THREADS") or max(2, int(get_num_cpus())))
     assert sync_run["cpu_threads"] == {"generator": shared, "learner": [shared]}, sync_run["cpu_threads"]
     assert (run_dir / "config.yaml").exists() and (run_dir / "tensorboard").is_dir()
     assert sync_run["checkpoint"] and Path(sync_run["checkpoint"]).exists()

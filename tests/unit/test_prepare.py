@@ -61,10 +61,29 @@ def test_chat_template_turns_off_extra_special_tokens(tmp_path: Path) -> None:
 
 
 def test_sync_mode_lets_each_component_use_the_shared_cores(tmp_path: Path, monkeypatch) -> None:
+    import ray._private.utils as ray_utils
+
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    cfg = load_config(["trainer.mode=sync", "generator.num_cpus=1", "learner.cpus_per_worker=1"])
+    monkeypatch.setattr(ray_utils, "get_num_cpus", lambda: 2)  # the machine, as Ray counts it
+    remote = ["cluster.address=auto", "trainer.mode=sync"]
+    cfg = load_config([*remote, "generator.num_cpus=1", "learner.cpus_per_worker=1"])
     derive(cfg, _model(tmp_path))
-    assert cfg.generator.num_threads == 2 and cfg.learner.num_threads == 2
+    assert cfg.generator.num_threads == 2 and cfg.learner.num_threads == 2  # what the two reserved
+    # A local cluster is this machine alone: the defaults reserve 0.5 + 0.5 CPUs, yet each phase gets every core.
+    local = load_config(["trainer.mode=sync"])
+    derive(local, _model(tmp_path))
+    assert local.generator.num_threads == 2 and local.learner.num_threads == 2
+    monkeypatch.setattr(ray_utils, "get_num_cpus", lambda: 6)
+    big = load_config(["trainer.mode=sync", "generator.num_replicas=2"])
+    derive(big, _model(tmp_path))
+    assert big.generator.num_threads == 3 and big.learner.num_threads == 6
+    capped = load_config(["trainer.mode=sync", "cluster.num_cpus=3"])
+    derive(capped, _model(tmp_path))
+    assert capped.generator.num_threads == 3 and capped.learner.num_threads == 3
+    elsewhere = load_config([*remote])
+    derive(elsewhere, _model(tmp_path))
+    # A cluster elsewhere: the driver's own cores say nothing about the nodes the two run on.
+    assert elsewhere.generator.num_threads == 1 and elsewhere.learner.num_threads == 1
     asy = load_config(["trainer.mode=async", "generator.num_cpus=1", "learner.cpus_per_worker=1"])
     derive(asy, _model(tmp_path))
     assert asy.generator.num_threads is None and asy.learner.num_threads is None  # floor(own CPUs)
