@@ -17,7 +17,9 @@ benchmarks/results/passk_study/ (quick: .../quick/; `--out DIR` elsewhere), with
       # the warm start whose held-out pass@1 GRPO moves (results/study_model.json), with the steps and RL pools
       # its gate passed with: 172 min, under results/passk_study/tiny4n/. That study ran as two invocations,
       # the same runs as: --model tiny4n --task arith --no-ablation, then --task countdown_short --resume
-      # (the arith part was given --pool 2048 --steps 60 by hand; results.json keeps each run's overrides)
+      # (the arith part was given --pool 2048 --steps 60 by hand; results.json keeps each run's overrides).
+      # With every core in sync mode the arith half re-ran in 35 min, bit-identical: about 117 min projected
+      # for the whole study (results/passk_study/tiny4n/rerun_timing.json)
 
 `--model`, `--task`, `--pool` and `--steps` replace the budget's defaults (study_model.py's models and tasks);
 `--pool` takes one number for every task or TASK=N per task. `--resume` keeps the runs results.json holds and may
