@@ -414,7 +414,10 @@ def main() -> None:
             # a cut-off run keeps its data
             write_result(args, task, runs, model_dir, model_meta, complete=False)
     print(write_result(args, task, runs, model_dir, model_meta, complete=True))
-    shutil.rmtree(tmp, ignore_errors=True)  # run folders and checkpoints; the results are written
+    if not any(
+        "error" in r for r in runs
+    ):  # run folders and checkpoints; a failed run's folder stays to read
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_result(

@@ -50,15 +50,18 @@ def _kill_later(
 ) -> threading.Thread:
     before = set(_alive_actors(class_substr))  # actors of earlier tests: never the victim
 
+    def victims() -> dict[str, int]:
+        return {a: pid for a, pid in _alive_actors(class_substr).items() if a not in before}
+
     def go() -> None:
         deadline = time.monotonic() + 600
         mine: dict[str, int] = {}
         # Find the victim while waiting, so the kill follows the threshold at once (a GCS query on a busy
         # machine takes long enough for a fast learner to finish the run first).
         while time.monotonic() < deadline and _steps_logged(run_dir) < after_steps:
-            mine = mine or {a: pid for a, pid in _alive_actors(class_substr).items() if a not in before}
+            mine = mine or victims()
             time.sleep(0.2)
-        mine = mine or {a: pid for a, pid in _alive_actors(class_substr).items() if a not in before}
+        mine = mine or victims()
         if mine:
             pid = mine[sorted(mine)[0]]
             at_step = _steps_logged(run_dir)

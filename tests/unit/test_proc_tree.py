@@ -15,13 +15,13 @@ _BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 # In a child interpreter: becoming a subreaper would also adopt the orphans of every later test here.
 _SCRIPT = """
-import json, sys, tempfile
+import json, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 import psutil
 from proc_tree import become_subreaper, measured
 become_subreaper()
-tmp = Path(tempfile.mkdtemp())
+tmp = Path(sys.argv[2])
 # The subshell exits at once, so its background sleep is orphaned to us; it exits before the run ends.
 cmd = ["sh", "-c", "(sleep 0.3 &); sleep 1.5"]
 out = []
@@ -33,9 +33,12 @@ print(json.dumps(out))
 """
 
 
-def test_orphans_are_reaped_and_never_counted_by_the_next_run() -> None:
+def test_orphans_are_reaped_and_never_counted_by_the_next_run(tmp_path: Path) -> None:
     r = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, str(_BENCH)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", _SCRIPT, str(_BENCH), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 0, r.stderr[-2000:]
     first, second = json.loads(r.stdout.strip().splitlines()[-1])
